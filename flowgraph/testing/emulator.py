@@ -1,0 +1,450 @@
+"""A Messages-API emulator: a real HTTP/1.1 server on 127.0.0.1 for the real ``anthropic`` SDK.
+
+Point any client at ``emu.base_url`` and it answers ``POST /v1/messages`` (JSON and SSE streaming,
+exactly as the SDK parses them) and ``POST /v1/messages/count_tokens`` from a script, with
+deterministic token counts, prompt-cache accounting and injected faults. It runs in a background
+thread, so it works from sync and async tests alike::
+
+    from flowgraph.testing.emulator import Emulator, Fault, Reply
+
+    with Emulator() as emu:
+        emu.script("claude-sonnet-4-6", [Reply.tool_use("read", {"path": "a.py"}), "Done."])
+        emu.fault("overloaded", model="claude-opus-4-7", call=0)
+        client = anthropic.AsyncAnthropic(api_key="test", base_url=emu.base_url)
+        ...
+        assert emu.requests[0].model == "claude-sonnet-4-6"
+        assert emu.billed["claude-sonnet-4-6"].output_tokens == 12
+
+Scripts. Per model id, a sequence of replies consumed in order (a ``Reply``, a plain string for
+a text reply, or the JSON form below) or a function ``body -> reply``. A model with no script, or
+whose script is used up, answers ``"ok"``.
+
+Token counts. A text block counts ceil(len(text) / 4); any other block, tool or message counts
+ceil(len(compact sorted JSON) / 4), each at least 1. Input is the sum over tools, system blocks
+and message blocks; output is the sum over the reply's blocks.
+
+Prompt cache. A ``cache_control`` breakpoint (``ttl`` "5m" or "1h") caches the prefix up to it,
+per model. The longest cached prefix still within its TTL is read (``cache_read_input_tokens``)
+and its TTL refreshed; up to the last breakpoint the rest is written
+(``cache_creation_input_tokens``); what follows is ``input_tokens``. No minimum length.
+
+Faults (``Fault``): per model (or all) and per call index (0-based, counted per model over
+valid requests; or every call): ``rate_limit`` (429, ``retry-after`` and ``retry-after-ms``
+headers when ``retry_after`` is set), ``overloaded`` (529), ``server_error`` (500),
+``unavailable`` (503), ``status`` (any ``status``), ``drop`` (connection cut mid-response),
+``slow`` (first byte after ``delay``), ``malformed`` (truncated JSON or SSE data), ``sse_error``
+(a stream that starts, then sends ``event: error``). A failing fault consumes no reply and bills
+nothing. ``latency`` delays every response.
+
+Records. ``emu.requests`` logs every request (path, model, body, headers with the auth headers
+redacted, status, fault); ``emu.billed`` sums the tokens charged per model, iterations entries
+(advisor, fallback) under their own model.
+
+Validation, answered with a real 400 ``invalid_request_error`` body: model, max_tokens and
+messages are required; roles alternate starting with user; each ``tool_result`` answers a
+``tool_use`` of the previous assistant turn and each ``tool_use`` is answered in the next turn.
+With ``api_key`` set, any other key gets a 401.
+
+Script file for ``python -m flowgraph.testing.emulator --port 8765 --script demo.json``::
+
+    {"models": {"claude-sonnet-4-6": [
+        {"tool_use": {"name": "read", "input": {"path": "a.py"}}, "text": "Reading."},
+        {"text": "Done."},
+        {"refusal": "No."},
+        {"advisor": "Use a binary search."},
+        {"content": [{"type": "text", "text": "raw"}], "stop_reason": "max_tokens"}]},
+     "faults": [{"kind": "overloaded", "model": "claude-opus-4-7", "call": 0},
+                {"kind": "rate_limit", "retry_after": 2, "call": 1}],
+     "latency": 0.0}
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+from flowgraph.model import Usage
+from flowgraph.testing._emulator_core import (
+    PromptCache,
+    build_message,
+    count_input,
+    segments,
+    sse_events,
+    validate,
+)
+from flowgraph.testing._emulator_replies import (
+    Fault,
+    FaultKind,
+    Reply,
+    ReplyFn,
+    ReplyLike,
+    error_body,
+    to_reply,
+)
+
+__all__ = ["Emulator", "Fault", "FaultKind", "LoggedRequest", "Reply", "ReplyFn", "ReplyLike"]
+
+_REDACTED = "[REDACTED]"
+_SECRET_HEADERS = {"x-api-key", "authorization", "proxy-authorization"}
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedRequest:
+    """One request the emulator received (auth headers redacted)."""
+
+    path: str
+    model: str
+    body: Any
+    headers: Mapping[str, str]
+    status: int
+    stream: bool = False
+    fault: str | None = None
+
+
+@dataclass(slots=True)
+class _Plan:
+    """What the HTTP handler must write for one request."""
+
+    status: int
+    body: Any = None
+    message: dict[str, Any] | None = None
+    stream: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    fault: str | None = None
+
+
+class Emulator:
+    """The Messages-API emulator (see the module docstring).
+
+    Args:
+        script: per model id, replies in order or a function of the request body.
+        faults: faults to inject, checked in order; the first match wins.
+        latency: seconds every response waits before its first byte.
+        api_key: when set, the only key accepted (others get 401); else any key is accepted.
+        port: the port to listen on; 0 picks a free one.
+        now: the clock for cache TTLs (tests can pass a fake).
+    """
+
+    def __init__(
+        self,
+        script: Mapping[str, Sequence[ReplyLike] | ReplyFn] | None = None,
+        *,
+        faults: Sequence[Fault] = (),
+        latency: float = 0.0,
+        api_key: str | None = None,
+        port: int = 0,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.latency = latency
+        self._api_key = api_key
+        self._port = port
+        self._lock = threading.Lock()
+        self._scripts: dict[str, list[Reply] | ReplyFn] = {}
+        self._positions: dict[str, int] = {}
+        self._calls: dict[str, int] = {}
+        self._faults: list[Fault] = list(faults)
+        self._cache = PromptCache(now)
+        self._ids = itertools.count(1)
+        self.requests: list[LoggedRequest] = []
+        self.billed: dict[str, Usage] = {}
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        for model, replies in (script or {}).items():
+            self.script(model, replies)
+
+    # -- scripting -------------------------------------------------------------------------
+
+    def script(self, model: str, replies: Sequence[ReplyLike] | ReplyFn) -> None:
+        """Set (replace) the script of ``model``: replies in order, or a function of the body."""
+        with self._lock:
+            if callable(replies):
+                self._scripts[model] = replies
+            else:
+                self._scripts[model] = [to_reply(r) for r in replies]
+            self._positions[model] = 0
+
+    def fault(
+        self, kind: FaultKind, *, model: str | None = None, call: int | None = None, **options: Any
+    ) -> Fault:
+        """Add a fault (``status``, ``retry_after``, ``delay``, ``message`` as options)."""
+        fault = Fault(kind, model, call, **options)
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        """Remove every fault."""
+        with self._lock:
+            self._faults.clear()
+
+    @classmethod
+    def from_file(cls, path: str | Path, **kwargs: Any) -> Emulator:
+        """Build an emulator from a JSON script file (format in the module docstring)."""
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        faults = [Fault.from_json(f) for f in data.get("faults", ())]
+        kwargs.setdefault("latency", float(data.get("latency", 0.0)))
+        return cls(data.get("models", {}), faults=faults, **kwargs)
+
+    def calls(self, model: str) -> int:
+        """How many valid ``/v1/messages`` requests ``model`` received."""
+        with self._lock:
+            return self._calls.get(model, 0)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:<port>``, for the SDK's ``base_url``."""
+        if self._server is None:
+            raise RuntimeError("Emulator is not running; use `with Emulator() as emu:` or start()")
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> Emulator:
+        """Start serving in a daemon thread."""
+        server = _Server(("127.0.0.1", self._port), _Handler)
+        server.emulator = self
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, name="fg-emulator", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the listening socket."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- request handling (called from handler threads) -------------------------------------
+
+    def plan(self, path: str, raw: bytes, headers: Mapping[str, str]) -> _Plan:
+        """Decide the response to one request and record it."""
+        body: Any = None
+        try:
+            body = json.loads(raw or b"null")
+        except ValueError:
+            plan = _Plan(400, error_body(400, "request body is not valid JSON"))
+        else:
+            plan = self._decide(path, body, headers)
+        model = body.get("model", "") if isinstance(body, dict) else ""
+        redacted = {
+            k: (_REDACTED if k.lower() in _SECRET_HEADERS else v) for k, v in headers.items()
+        }
+        entry = LoggedRequest(
+            path, str(model), body, redacted, plan.status, plan.stream, plan.fault
+        )
+        with self._lock:
+            self.requests.append(entry)
+        plan.delay += self.latency
+        return plan
+
+    def _decide(self, path: str, body: Any, headers: Mapping[str, str]) -> _Plan:
+        lowered = {k.lower(): v for k, v in headers.items()}
+        given = lowered.get("x-api-key") or lowered.get("authorization", "").removeprefix("Bearer ")
+        if not given or (self._api_key is not None and given != self._api_key):
+            return _Plan(401, error_body(401, "invalid x-api-key"))
+        if path not in ("/v1/messages", "/v1/messages/count_tokens"):
+            return _Plan(404, error_body(404, f"Not found: {path}"))
+        count_only = path.endswith("count_tokens")
+        problem = validate(body, count_only=count_only)
+        if problem:
+            return _Plan(400, error_body(400, problem))
+        if count_only:
+            return _Plan(200, {"input_tokens": count_input(body)})
+        return self._answer(body)
+
+    def _answer(self, body: dict[str, Any]) -> _Plan:
+        model = str(body["model"])
+        stream = bool(body.get("stream"))
+        with self._lock:
+            index = self._calls.get(model, 0)
+            self._calls[model] = index + 1
+            fault = next((f for f in self._faults if f.matches(model, index)), None)
+        if fault is not None and fault.kind not in ("slow",):
+            return _fault_plan(fault, stream)
+        reply = self._next_reply(model, body)
+        with self._lock:
+            counts = self._cache.account(model, segments(body))
+            message = build_message(
+                reply,
+                msg_id=f"msg_emu_{next(self._ids):04d}",
+                model=model,
+                counts=counts,
+                next_tool_id=lambda: f"toolu_emu_{next(self._ids):04d}",
+            )
+            self._bill(model, message["usage"])
+        delay, kind = (fault.delay, fault.kind) if fault else (0.0, None)
+        if stream:
+            return _Plan(200, None, message, True, delay=delay, fault=kind)
+        return _Plan(200, message, delay=delay, fault=kind)
+
+    def _next_reply(self, model: str, body: dict[str, Any]) -> Reply:
+        with self._lock:
+            script = self._scripts.get(model)
+            if callable(script):
+                function = script
+            else:
+                position = self._positions.get(model, 0)
+                self._positions[model] = position + 1
+                replies = script or []
+                return replies[position] if position < len(replies) else Reply.text("ok")
+        # A script function runs outside the lock: it may be slow or call back into the emulator.
+        return to_reply(function(body))
+
+    def _bill(self, model: str, usage: Mapping[str, Any]) -> None:
+        parts = usage.get("iterations") or [usage]
+        for part in parts:
+            served = str(part.get("model") or model)
+            charged = Usage.from_dict({k: v for k, v in part.items() if k != "iterations"})
+            self.billed[served] = self.billed.get(served, Usage()) + charged
+
+
+def _fault_plan(fault: Fault, stream: bool) -> _Plan:
+    status = fault.http_status()
+    headers: dict[str, str] = {}
+    if fault.retry_after is not None:
+        headers["retry-after"] = str(max(1, round(fault.retry_after)))
+        headers["retry-after-ms"] = str(int(fault.retry_after * 1000))
+    message = fault.message or f"emulated {fault.kind} fault"
+    if fault.kind in ("drop", "malformed", "sse_error"):
+        return _Plan(200, error_body(529, message), None, stream, headers, fault.delay, fault.kind)
+    return _Plan(status, error_body(status, message), None, False, headers, fault.delay, fault.kind)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # The default backlog of 5 refuses bursts of parallel clients; 200+ must connect at once.
+    request_queue_size = 1024
+    emulator: Emulator
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: the SDK reuses connections
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence per-request stderr logging; ``emu.requests`` is the log."""
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        path = urlsplit(self.path).path
+        plan = self.server.emulator.plan(path, raw, dict(self.headers.items()))
+        if plan.delay > 0:
+            time.sleep(plan.delay)
+        if plan.stream:
+            self._write_stream(plan)
+        else:
+            self._write_json(plan)
+
+    def _start(self, status: int, headers: Mapping[str, str]) -> None:
+        self.send_response(status)
+        self.send_header("request-id", "req_emu")
+        for name, value in headers.items():
+            self.send_header(name, value)
+
+    def _write_json(self, plan: _Plan) -> None:
+        data = json.dumps(plan.body).encode()
+        if plan.fault == "malformed":
+            data = data[: len(data) // 2]
+        self._start(plan.status, {**plan.headers, "content-type": "application/json"})
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        if plan.fault == "drop":
+            self.wfile.write(data[: len(data) // 2])
+            self._cut()
+            return
+        self.wfile.write(data)
+
+    def _write_stream(self, plan: _Plan) -> None:
+        self._start(200, {"content-type": "text/event-stream", "cache-control": "no-cache"})
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        for event, data in self._events(plan):
+            if event == "__cut__":
+                self._cut()
+                return
+            self._chunk(f"event: {event}\ndata: {data}\n\n".encode())
+        self.wfile.write(b"0\r\n\r\n")
+
+    def _events(self, plan: _Plan) -> Iterator[tuple[str, str]]:
+        if plan.message is not None:
+            for event, data in sse_events(plan.message):
+                yield event, json.dumps(data)
+            return
+        # A stream fault: start like a real message, then fail.
+        yield "message_start", json.dumps({"type": "message_start", "message": _stub_start()})
+        if plan.fault == "drop":
+            yield "__cut__", ""
+        elif plan.fault == "malformed":
+            yield "content_block_start", '{"type": "content_block_start", "index": 0, "conte'
+        else:
+            yield "error", json.dumps(plan.body)
+
+    def _chunk(self, payload: bytes) -> None:
+        self.wfile.write(f"{len(payload):x}\r\n".encode() + payload + b"\r\n")
+
+    def _cut(self) -> None:
+        """Drop the connection abruptly, as a failing proxy or server would."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+
+def _stub_start() -> dict[str, Any]:
+    usage = {"input_tokens": 1, "output_tokens": 1}
+    return {
+        "id": "msg_emu_fault",
+        "type": "message",
+        "role": "assistant",
+        "model": "emulator",
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": usage,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the emulator from the command line until interrupted."""
+    parser = argparse.ArgumentParser(description="Messages-API emulator on 127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="port to listen on (0: any free)")
+    parser.add_argument("--script", type=Path, help="JSON script file (see module docstring)")
+    parser.add_argument("--latency", type=float, default=None, help="seconds per response")
+    parser.add_argument("--api-key", default=None, help="accept only this key")
+    args = parser.parse_args(argv)
+    options: dict[str, Any] = {"port": args.port, "api_key": args.api_key}
+    if args.latency is not None:
+        options["latency"] = args.latency
+    emu = Emulator.from_file(args.script, **options) if args.script else Emulator(**options)
+    with emu:
+        print(f"flowgraph emulator listening on {emu.base_url}", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()
