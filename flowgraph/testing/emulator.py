@@ -102,7 +102,7 @@ _SECRET_HEADERS = {"x-api-key", "authorization", "proxy-authorization"}
 
 @dataclass(frozen=True, slots=True)
 class LoggedRequest:
-    """One request the emulator received (auth headers redacted)."""
+    """One request the emulator received (header names lower-cased, auth values redacted)."""
 
     path: str
     model: str
@@ -251,7 +251,8 @@ class Emulator:
             plan = self._decide(path, body, headers)
         model = body.get("model", "") if isinstance(body, dict) else ""
         redacted = {
-            k: (_REDACTED if k.lower() in _SECRET_HEADERS else v) for k, v in headers.items()
+            k.lower(): (_REDACTED if k.lower() in _SECRET_HEADERS else v)
+            for k, v in headers.items()
         }
         entry = LoggedRequest(
             path, str(model), body, redacted, plan.status, plan.stream, plan.fault
