@@ -1,0 +1,84 @@
+"""flowgraph: workflow graphs of specialist LLM roles, run as parallel async nodes with a
+resumable JSON ledger.
+
+The public API, grouped by concept. Everything else lives in modules a user need not import.
+"""
+
+from flowgraph.aliases import MODEL_ALIASES, set_alias
+from flowgraph.context import Context
+from flowgraph.errors import (
+    BudgetError,
+    ConfigError,
+    FlowgraphError,
+    GraphError,
+    LedgerCorruptError,
+    LedgerError,
+    LedgerLockedError,
+    LedgerMismatchError,
+    LedgerVersionError,
+    ModelError,
+    NodeError,
+    TransientModelError,
+)
+from flowgraph.events import (
+    Event,
+    FallbackTaken,
+    ModelTurn,
+    NodeFinished,
+    NodeRetrying,
+    NodeStarted,
+    RunFinished,
+    RunStarted,
+    ToolCalled,
+)
+from flowgraph.graph import Graph, NodeRef
+from flowgraph.ledger import Ledger
+from flowgraph.model import Model, ModelRequest, ModelResponse, Usage
+from flowgraph.result import RunResult
+from flowgraph.role import Role
+from flowgraph.tools import Tool, tool
+
+__version__ = "0.1.0"
+
+__all__ = [
+    # declaring graphs
+    "Graph",
+    "NodeRef",
+    "Role",
+    "Tool",
+    "tool",
+    "Context",
+    # models
+    "Model",
+    "ModelRequest",
+    "ModelResponse",
+    "Usage",
+    "MODEL_ALIASES",
+    "set_alias",
+    # running and results
+    "RunResult",
+    "Ledger",
+    # events
+    "Event",
+    "RunStarted",
+    "NodeStarted",
+    "ModelTurn",
+    "ToolCalled",
+    "FallbackTaken",
+    "NodeRetrying",
+    "NodeFinished",
+    "RunFinished",
+    # errors
+    "FlowgraphError",
+    "GraphError",
+    "ConfigError",
+    "ModelError",
+    "TransientModelError",
+    "NodeError",
+    "LedgerError",
+    "LedgerCorruptError",
+    "LedgerVersionError",
+    "LedgerMismatchError",
+    "LedgerLockedError",
+    "BudgetError",
+]

@@ -1,0 +1,29 @@
+"""What a running node can see: the run input, upstream outputs and where it may write files."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Context"]
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Handed to function steps, and to tools that declare a ``Context`` parameter.
+
+    Attributes:
+        node: the name of the node being run.
+        input: the run input.
+        outputs: the outputs of the node's upstream nodes (all ancestors), by node name.
+        run_dir: the run directory (holds the ledger); ``None`` for a run without a ledger.
+        workspace: a directory the node may write to (``run_dir / "workspace"`` by default).
+    """
+
+    node: str
+    input: Mapping[str, Any]
+    outputs: Mapping[str, Any]
+    run_dir: Path | None
+    workspace: Path

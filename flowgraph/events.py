@@ -1,0 +1,99 @@
+"""Typed events a run emits as it goes, for the progress view, the logs and user callbacks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "Event",
+    "FallbackTaken",
+    "ModelTurn",
+    "NodeFinished",
+    "NodeRetrying",
+    "NodeStarted",
+    "RunFinished",
+    "RunStarted",
+    "ToolCalled",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class RunStarted:
+    run_id: str
+    graph: str
+    nodes: tuple[str, ...]
+    to_run: tuple[str, ...]
+    run_dir: str | None
+    models: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStarted:
+    node: str
+    attempt: int
+    model: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelTurn:
+    node: str
+    turn: int
+    model: str
+    stop_reason: str
+    input_tokens: int
+    output_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCalled:
+    node: str
+    tool: str
+    is_error: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FallbackTaken:
+    node: str
+    from_model: str
+    to_model: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRetrying:
+    node: str
+    attempt: int
+    error: str
+    delay: float
+
+
+@dataclass(frozen=True, slots=True)
+class NodeFinished:
+    """A node reached a final state: passed, failed, skipped, interrupted, or kept from a
+    previous run (``reused``)."""
+
+    node: str
+    status: str
+    error: str | None = None
+    reused: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RunFinished:
+    run_id: str
+    status: str
+    counts: dict[str, int]
+    summary: Any = None
+
+
+Event = (
+    RunStarted
+    | NodeStarted
+    | ModelTurn
+    | ToolCalled
+    | FallbackTaken
+    | NodeRetrying
+    | NodeFinished
+    | RunFinished
+)

@@ -1,0 +1,460 @@
+"""Graph: named nodes (a role with a task, or an async function step) and their dependencies.
+
+Building a graph checks each node as it is added (names, models, function kinds); ``validate``
+checks the whole (unknown dependencies, cycles, template fields no upstream node or input
+provides) and is called before anything runs, so a bad graph is refused with a message that says
+how to fix it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import re
+import string
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import networkx as nx
+
+from flowgraph.aliases import INHERIT, resolve_model
+from flowgraph.context import Context
+from flowgraph.errors import GraphError
+from flowgraph.role import Role
+
+if TYPE_CHECKING:
+    from flowgraph.events import Event
+    from flowgraph.model import Model
+    from flowgraph.result import RunResult
+
+__all__ = ["Graph", "NodeRef", "RoleNode", "StepNode"]
+
+Step = Callable[[Context], Awaitable[Any]]
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True, slots=True)
+class RoleNode:
+    """A node that runs ``role`` as an agent tool loop on the rendered ``task``."""
+
+    name: str
+    role: Role
+    task: str
+    model: str  # the full model id, after "inherit" and aliases are resolved
+    fallbacks: tuple[str, ...]
+    after: tuple[str, ...] = ()
+
+    @property
+    def timeout(self) -> float | None:
+        return self.role.timeout
+
+    @property
+    def retries(self) -> int:
+        return self.role.retries
+
+    @property
+    def kind(self) -> str:
+        return "role"
+
+    def spec(self) -> dict[str, Any]:
+        return {"kind": "role", "role": self.role.spec(), "task": self.task, "model": self.model}
+
+
+@dataclass(frozen=True, slots=True)
+class StepNode:
+    """A node that awaits a plain async function, for deterministic work (run the tests...)."""
+
+    name: str
+    func: Step
+    after: tuple[str, ...] = ()
+    timeout: float | None = None
+    retries: int = 0
+
+    @property
+    def kind(self) -> str:
+        return "step"
+
+    @property
+    def model(self) -> str:
+        return ""
+
+    def spec(self) -> dict[str, Any]:
+        return {"kind": "step", "func": _function_identity(self.func)}
+
+
+Node = RoleNode | StepNode
+
+
+def _function_identity(func: Callable[..., Any]) -> str:
+    """A function's name plus a hash of its source, so editing the function changes it."""
+    name = f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', repr(func))}"
+    try:
+        source = inspect.getsource(func)
+    except (OSError, TypeError):
+        code = getattr(func, "__code__", None)
+        source = code.co_code.hex() if code is not None else ""
+    return name + ":" + hashlib.sha256(source.encode()).hexdigest()[:16]
+
+
+class NodeRef:
+    """A handle to a node, returned by ``Graph.node``; ``a >> b`` makes ``b`` run after ``a``."""
+
+    def __init__(self, graph: Graph, name: str) -> None:
+        self.graph = graph
+        self.name = name
+
+    def __rshift__(self, other: NodeRef | Sequence[NodeRef]) -> NodeRef | Sequence[NodeRef]:
+        for target in [other] if isinstance(other, NodeRef) else other:
+            self.graph._add_dependency(target.name, self.name)
+        return other
+
+    def __rrshift__(self, other: Sequence[NodeRef]) -> NodeRef:
+        for source in other:
+            self.graph._add_dependency(self.name, source.name)
+        return self
+
+    def __repr__(self) -> str:
+        return f"NodeRef({self.name!r})"
+
+
+@dataclass
+class _Declared:
+    node: Node
+    after: list[str] = field(default_factory=list)
+
+
+class Graph:
+    """A declarative graph of roles and steps.
+
+    Args:
+        name: the graph's name; a ledger records it and refuses to resume another graph's run.
+        model: the default model for role nodes whose role says ``model="inherit"``.
+        inputs: names of the run input fields that task templates may use; a mapping gives
+            defaults (use ``...`` for a required field).
+        max_concurrency: how many nodes may run at once; ``None`` for no limit.
+        client: the ``Model`` that serves requests; by default the Anthropic API when
+            ``ANTHROPIC_API_KEY`` is set.
+
+    Example:
+        >>> g = Graph("team", model="sonnet", inputs=["feature"])
+        >>> plan = g.node("plan", architect, "Plan {feature}")
+        >>> api = g.node("api", backend, "Build the API for this plan: {plan}")
+        >>> plan >> api  # or after=["plan"]
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        model: str = "sonnet",
+        inputs: Sequence[str] | Mapping[str, Any] = (),
+        max_concurrency: int | None = None,
+        client: Model | None = None,
+    ) -> None:
+        if not name:
+            raise GraphError("a graph needs a name, e.g. Graph('feature_team')")
+        self.name = name
+        self.default_model = resolve_model(model, where=f"graph {name!r}")
+        self.inputs: dict[str, Any] = (
+            dict(inputs) if isinstance(inputs, Mapping) else {k: ... for k in inputs}
+        )
+        if max_concurrency is not None and max_concurrency < 1:
+            raise GraphError(f"graph {name!r}: max_concurrency must be at least 1 or None")
+        self.max_concurrency = max_concurrency
+        self.client = client
+        self._declared: dict[str, _Declared] = {}
+        self._validated: ValidGraph | None = None
+
+    # -- building ---------------------------------------------------------------------------
+
+    def node(
+        self,
+        name: str,
+        what: Role | Step,
+        task: str | None = None,
+        *,
+        after: Iterable[str | NodeRef] = (),
+        timeout: float | None = None,
+        retries: int = 0,
+    ) -> NodeRef:
+        """Add a node: a ``Role`` with its ``task`` template, or an async function step.
+
+        Args:
+            name: a unique identifier (letters, digits, ``_``); templates refer to it as ``{name}``.
+            what: the role to run, or an ``async def step(ctx: Context)`` function.
+            task: for a role, the task template; ``{field}`` takes a run input field or an
+                upstream node's output (``{plan.endpoints}`` reaches into structured output).
+            after: nodes that must pass first.
+            timeout: for a function step, seconds it may take (a role has its own ``timeout``).
+            retries: for a function step, retries on failure (a role has its own ``retries``).
+        """
+        self._check_new_name(name)
+        deps = [d.name if isinstance(d, NodeRef) else d for d in after]
+        node: Node
+        if isinstance(what, Role):
+            node = self._role_node(name, what, task)
+        else:
+            node = self._step_node(name, what, task, timeout, retries)
+        self._declared[name] = _Declared(node, deps)
+        self._validated = None
+        return NodeRef(self, name)
+
+    def step(
+        self, name: str | None = None, *, after: Iterable[str | NodeRef] = (), **kw: Any
+    ) -> Callable[[Step], Step]:
+        """Decorator form of a function step: ``@graph.step(after=["api"])``."""
+
+        def add(func: Step) -> Step:
+            self.node(name or func.__name__, func, after=after, **kw)
+            return func
+
+        return add
+
+    def _check_new_name(self, name: str) -> None:
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise GraphError(
+                f"graph {self.name!r}: node name {name!r} is not valid; use letters, digits "
+                "and _ (it must start with a letter), e.g. 'run_tests'"
+            )
+        if name in self._declared:
+            raise GraphError(
+                f"graph {self.name!r}: node {name!r} is declared twice; give each node its "
+                "own name (the same role can serve several nodes)"
+            )
+        if name in self.inputs:
+            raise GraphError(
+                f"graph {self.name!r}: node {name!r} has the name of an input field; "
+                "rename one of them so templates are unambiguous"
+            )
+
+    def _role_node(self, name: str, role: Role, task: str | None) -> RoleNode:
+        if not task:
+            raise GraphError(
+                f"node {name!r} runs role {role.name!r} but has no task; pass the task "
+                f"template, e.g. graph.node({name!r}, {role.name}, 'Do ... for {{feature}}')"
+            )
+        where = f"node {name!r} (role {role.name!r})"
+        model = (
+            self.default_model if role.model == INHERIT else resolve_model(role.model, where=where)
+        )
+        fallbacks = tuple(resolve_model(f, where=f"{where} fallback") for f in role.fallbacks)
+        return RoleNode(name, role, task, model, fallbacks)
+
+    def _step_node(
+        self, name: str, func: Any, task: str | None, timeout: float | None, retries: int
+    ) -> StepNode:
+        if not callable(func):
+            raise GraphError(
+                f"node {name!r}: expected a Role or an async function, got {type(func).__name__}"
+            )
+        if not inspect.iscoroutinefunction(func):
+            raise GraphError(
+                f"node {name!r}: function step {getattr(func, '__name__', func)!r} is not async; "
+                "declare it `async def ...(ctx)` (steps run on the event loop)"
+            )
+        if task is not None:
+            raise GraphError(f"node {name!r}: a function step takes no task template")
+        if timeout is not None and timeout <= 0:
+            raise GraphError(f"node {name!r}: timeout must be positive seconds or None")
+        return StepNode(name, func, timeout=timeout, retries=retries)
+
+    def _add_dependency(self, node: str, dependency: str) -> None:
+        declared = self._declared.get(node)
+        if declared is None:
+            raise GraphError(f"graph {self.name!r}: no node named {node!r}")
+        if dependency not in declared.after:
+            declared.after.append(dependency)
+        self._validated = None
+
+    # -- checking and using -----------------------------------------------------------------
+
+    def validate(self) -> ValidGraph:
+        """Check the whole graph and return its validated form; raise ``GraphError`` if wrong."""
+        if self._validated is None:
+            self._validated = ValidGraph.build(self)
+        return self._validated
+
+    def render(self) -> str:
+        """The graph as Mermaid flowchart text."""
+        return self.validate().render()
+
+    async def run(
+        self,
+        input: Mapping[str, Any] | None = None,
+        *,
+        client: Model | None = None,
+        run_dir: str | Path | None = None,
+        max_concurrency: int | None = None,
+        on_event: Callable[[Event], None] | None = None,
+    ) -> RunResult:
+        """Run the graph; with ``run_dir``, record a ledger there, or resume the one it holds.
+
+        Args:
+            input: the run input (fields named in ``inputs``).
+            client: the ``Model`` to use instead of the graph's.
+            run_dir: the run directory; a new one is created if it does not hold a ledger.
+            max_concurrency: overrides the graph's ``max_concurrency``.
+            on_event: called with every ``Event`` as it happens.
+        """
+        from flowgraph.runner import run_graph
+
+        return await run_graph(
+            self,
+            input,
+            client=client,
+            run_dir=run_dir,
+            max_concurrency=max_concurrency,
+            on_event=on_event,
+        )
+
+    def run_sync(self, input: Mapping[str, Any] | None = None, **kwargs: Any) -> RunResult:
+        """``run`` for scripts: starts an event loop and blocks until the run ends."""
+        import asyncio
+
+        return asyncio.run(self.run(input, **kwargs))
+
+    def __repr__(self) -> str:
+        return f"Graph({self.name!r}, nodes={list(self._declared)})"
+
+
+@dataclass(frozen=True)
+class ValidGraph:
+    """A checked graph: nodes with resolved dependencies, topological order and fingerprints."""
+
+    name: str
+    graph: Graph
+    nodes: Mapping[str, Node]
+    dag: nx.DiGraph
+    order: tuple[str, ...]
+
+    @classmethod
+    def build(cls, graph: Graph) -> ValidGraph:
+        if not graph._declared:
+            raise GraphError(
+                f"graph {graph.name!r} has no nodes; add one with graph.node(name, role, task)"
+            )
+        dag = nx.DiGraph()
+        names = list(graph._declared)
+        dag.add_nodes_from(names)
+        nodes: dict[str, Node] = {}
+        for name, declared in graph._declared.items():
+            for dep in declared.after:
+                if dep not in graph._declared:
+                    raise GraphError(
+                        f"node {name!r} depends on {dep!r}, which does not exist; "
+                        f"nodes are: {', '.join(names)}"
+                    )
+                if dep == name:
+                    raise GraphError(f"node {name!r} depends on itself; remove it from after=")
+                dag.add_edge(dep, name)
+            nodes[name] = _with_after(declared.node, tuple(declared.after))
+        try:
+            cycle = nx.find_cycle(dag)
+        except nx.NetworkXNoCycle:
+            cycle = None
+        if cycle:
+            path = " -> ".join([edge[0] for edge in cycle] + [cycle[0][0]])
+            raise GraphError(
+                f"graph {graph.name!r} has a cycle: {path}; remove one of these dependencies "
+                "(for review rounds use a bounded loop)"
+            )
+        order = tuple(nx.lexicographical_topological_sort(dag, key=names.index))
+        valid = cls(graph.name, graph, nodes, dag, order)
+        valid._check_templates()
+        return valid
+
+    @cached_property
+    def ancestors(self) -> dict[str, frozenset[str]]:
+        """Every node's upstream nodes (transitively), computed once in topological order."""
+        result: dict[str, frozenset[str]] = {}
+        for name in self.order:
+            ups: set[str] = set()
+            for dep in self.nodes[name].after:
+                ups.add(dep)
+                ups |= result[dep]
+            result[name] = frozenset(ups)
+        return result
+
+    def _check_templates(self) -> None:
+        for name, node in self.nodes.items():
+            if not isinstance(node, RoleNode):
+                continue
+            for root in template_fields(node.task, where=f"node {name!r}"):
+                if root in self.graph.inputs or root in self.ancestors[name]:
+                    continue
+                if root in self.nodes:
+                    raise GraphError(
+                        f"node {name!r}'s task uses {{{root}}}, but {root!r} is not upstream of "
+                        f"it; add after=[{root!r}] to node {name!r}"
+                    )
+                inputs = ", ".join(self.graph.inputs) or "none declared"
+                raise GraphError(
+                    f"node {name!r}'s task uses {{{root}}}, which no upstream node or input "
+                    f"provides; inputs: {inputs}; declare it with Graph(..., inputs=[{root!r}]) "
+                    "or fix the name"
+                )
+
+    @cached_property
+    def fingerprints(self) -> dict[str, str]:
+        """Per node, a hash of its definition and of its upstream fingerprints."""
+        prints: dict[str, str] = {}
+        for name in self.order:
+            node = self.nodes[name]
+            data = {"spec": node.spec(), "after": sorted((d, prints[d]) for d in node.after)}
+            blob = json.dumps(data, sort_keys=True, default=str).encode()
+            prints[name] = hashlib.sha256(blob).hexdigest()[:24]
+        return prints
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A hash of the whole graph: its name and every node's fingerprint."""
+        blob = json.dumps([self.name, sorted(self.fingerprints.items())]).encode()
+        return hashlib.sha256(blob).hexdigest()[:24]
+
+    def descendants(self, name: str) -> set[str]:
+        """The nodes downstream of ``name``."""
+        return set(nx.descendants(self.dag, name))
+
+    def render(self) -> str:
+        lines = ["flowchart TD"]
+        for name in self.order:
+            node = self.nodes[name]
+            if isinstance(node, RoleNode):
+                lines.append(f'    {name}["{name}<br/>{node.role.name} · {node.model}"]')
+            else:
+                lines.append(f'    {name}[["{name}<br/>step {node.func.__name__}"]]')
+        for dep, name in self.dag.edges:
+            lines.append(f"    {dep} --> {name}")
+        return "\n".join(lines) + "\n"
+
+
+def _with_after(node: Node, after: tuple[str, ...]) -> Node:
+    from dataclasses import replace
+
+    return replace(node, after=after)
+
+
+def template_fields(template: str, *, where: str) -> list[str]:
+    """The root names a task template refers to (``{plan.api}`` -> ``plan``)."""
+    roots: list[str] = []
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise GraphError(
+            f"{where}: task template is malformed ({exc}); write literal braces as {{{{ and }}}}"
+        ) from exc
+    for _, field_name, _, _ in parsed:
+        if field_name is None:
+            continue
+        root = re.split(r"[.\[]", field_name, maxsplit=1)[0]
+        if not root:
+            raise GraphError(
+                f"{where}: task template has an empty or positional field {{{field_name}}}; "
+                "name an input or upstream node, e.g. {feature}"
+            )
+        roots.append(root)
+    return roots

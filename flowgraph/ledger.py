@@ -1,0 +1,461 @@
+"""Ledger: the run's durable record and hand-off document, kept in a run directory.
+
+    runs/<run-id>/
+        ledger.json      a pretty, versioned snapshot, replaced atomically: readable at every instant
+        events.jsonl     an append-only journal of changes since the run began (O(1) per update)
+        ledger.lock      held by the one process that drives the run
+        outputs/         node outputs too large to keep inline
+        transcripts/     each role node's full conversation, for audit
+
+The state is ``ledger.json`` plus the journal lines after its ``journal.offset``. Updates are
+applied in memory, queued, and written to the journal together at the next turn of the event loop
+(group commit: completions that happen together are written with one ``write``). The journal is
+fsynced at most every ``sync_interval`` seconds and on close; the snapshot is rewritten when enough
+time has passed that its cost stays a small share of the run, and on close. A killed process
+therefore loses nothing it had written; a machine crash loses at most the last ``sync_interval``.
+
+The ledger knows nothing of models or graphs: it stores node records by name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from filelock import FileLock, Timeout
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from flowgraph.errors import (
+    LedgerCorruptError,
+    LedgerError,
+    LedgerLockedError,
+    LedgerMismatchError,
+    LedgerVersionError,
+)
+
+__all__ = ["SCHEMA_VERSION", "Feature", "Ledger", "LedgerDoc", "NodeRecord", "NodeStatus", "now_iso"]
+
+SCHEMA_VERSION = 1
+LEDGER_FILE = "ledger.json"
+JOURNAL_FILE = "events.jsonl"
+LOCK_FILE = "ledger.lock"
+OUTPUT_INLINE_LIMIT = 16_384  # bytes of JSON; larger outputs go to outputs/<node>.json
+
+NodeStatus = Literal[
+    "pending",
+    "running",
+    "passed",
+    "failed",
+    "skipped",
+    "interrupted",
+    "waiting_approval",
+    "budget_exceeded",
+]
+RunStatus = Literal["running", "passed", "failed", "interrupted", "budget_exceeded"]
+
+
+def now_iso() -> str:
+    """The current UTC time, ISO 8601, to the millisecond."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class NodeRecord(BaseModel):
+    """One node's record: what it is, what happened, what it produced and cost."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: NodeStatus = "pending"
+    fingerprint: str = ""
+    kind: str = "role"
+    attempts: int = 0
+    model: str | None = None
+    turns: int = 0
+    tool_calls: int = 0
+    served: list[dict[str, Any]] = Field(default_factory=list)
+    output: Any = None
+    output_file: str | None = None
+    usage: dict[str, int] = Field(default_factory=dict)
+    cost_usd: float | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    error: str | None = None
+
+
+class GraphInfo(BaseModel):
+    name: str
+    fingerprint: str
+
+
+class JournalInfo(BaseModel):
+    file: str = JOURNAL_FILE
+    offset: int = 0
+
+
+class Feature(BaseModel):
+    name: str
+    passes: bool = False
+
+
+class LedgerDoc(BaseModel):
+    """The schema of ``ledger.json``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    schema_version: int
+    run_id: str
+    graph: GraphInfo
+    input: dict[str, Any] = Field(default_factory=dict)
+    status: RunStatus = "running"
+    created_at: str
+    updated_at: str
+    current_state: str = ""
+    next_step: str = ""
+    features: list[Feature] = Field(default_factory=list)
+    journal: JournalInfo = Field(default_factory=JournalInfo)
+    nodes: dict[str, NodeRecord]
+
+
+class Ledger:
+    """The single writer of a run's ledger. Use ``Ledger.create``, ``Ledger.open`` or
+    ``Ledger.memory``; read another process's run with ``Ledger.read``.
+    """
+
+    def __init__(
+        self, doc: LedgerDoc, run_dir: Path | None, lock: FileLock | None, sync_interval: float
+    ) -> None:
+        self.doc = doc
+        self.run_dir = run_dir
+        self._lock = lock
+        self._sync_interval = sync_interval
+        self._pending: list[bytes] = []
+        self._flush_scheduled = False
+        self._fd: int | None = None
+        self._offset = doc.journal.offset
+        self._last_sync = time.monotonic()
+        self._dirty_since_sync = False
+        self._last_snapshot = time.monotonic()
+        self._snapshot_cost = 0.0
+        self._describe: Any = None
+        if run_dir is not None:
+            self._fd = os.open(run_dir / JOURNAL_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+            self._offset = os.fstat(self._fd).st_size
+
+    # -- opening ----------------------------------------------------------------------------
+
+    @classmethod
+    def memory(cls, *, run_id: str, graph: str, fingerprint: str, input: Mapping[str, Any]) -> Ledger:
+        """A ledger that lives only in memory (a run without a run directory)."""
+        return cls(_new_doc(run_id, graph, fingerprint, input), None, None, 0.0)
+
+    @classmethod
+    def create(
+        cls,
+        run_dir: str | Path,
+        *,
+        run_id: str,
+        graph: str,
+        fingerprint: str,
+        input: Mapping[str, Any],
+        sync_interval: float = 0.1,
+    ) -> Ledger:
+        """Start a new ledger in ``run_dir`` (created if missing; it must hold no other files)."""
+        path = Path(run_dir)
+        if path.exists() and not path.is_dir():
+            raise LedgerError(f"{path} is a file, not a run directory; pass a directory path")
+        if path.is_dir() and any(path.iterdir()):
+            raise LedgerError(
+                f"{path} is not empty and holds no flowgraph ledger; use a new or empty "
+                "directory for the run"
+            )
+        path.mkdir(parents=True, exist_ok=True)
+        lock = _acquire(path)
+        ledger = cls(_new_doc(run_id, graph, fingerprint, input), path, lock, sync_interval)
+        ledger.snapshot()
+        return ledger
+
+    @classmethod
+    def open(
+        cls, run_dir: str | Path, *, graph: str | None = None, sync_interval: float = 0.1
+    ) -> Ledger:
+        """Take over an existing run: lock it, load it, and tidy what a crash left behind.
+
+        Args:
+            run_dir: the run directory.
+            graph: when given, refuse a ledger of another graph (before changing anything).
+        """
+        path = Path(run_dir)
+        doc, offset = _load(path)  # refuse a bad ledger before touching anything
+        if graph is not None and doc.graph.name != graph:
+            raise LedgerMismatchError(
+                f"{path} holds a run of graph {doc.graph.name!r}, not {graph!r}; resume it with "
+                f"that graph, or pick a new --run-dir for {graph!r}"
+            )
+        lock = _acquire(path)
+        try:
+            doc, offset = _load(path)  # again under the lock: the last holder may have written
+            _truncate_torn_tail(path / JOURNAL_FILE, offset)
+            for tmp in path.glob(f"{LEDGER_FILE}.*.tmp"):
+                tmp.unlink(missing_ok=True)
+        except BaseException:
+            lock.release()
+            raise
+        return cls(doc, path, lock, sync_interval)
+
+    @staticmethod
+    def read(run_dir: str | Path) -> LedgerDoc:
+        """Read a run's current state without taking it over (another process may drive it)."""
+        return _load(Path(run_dir))[0]
+
+    @staticmethod
+    def exists(run_dir: str | Path) -> bool:
+        """Whether ``run_dir`` holds a ledger (even a broken one)."""
+        path = Path(run_dir)
+        return (path / LEDGER_FILE).exists() or (path / JOURNAL_FILE).exists()
+
+    # -- updating ---------------------------------------------------------------------------
+
+    def node(self, name: str) -> NodeRecord:
+        """The record of node ``name`` (created as pending if the ledger has none)."""
+        record = self.doc.nodes.get(name)
+        if record is None:
+            record = self.doc.nodes[name] = NodeRecord()
+        return record
+
+    def update_node(self, name: str, **fields: Any) -> None:
+        """Change fields of a node's record and journal the change."""
+        record = self.node(name)
+        if "output" in fields:
+            fields = self._place_output(name, fields)
+        for key, value in fields.items():
+            setattr(record, key, value)
+        self._journal({"n": name, "f": fields})
+
+    def update_run(self, **fields: Any) -> None:
+        """Change run-level fields (``status``...) and journal the change."""
+        for key, value in fields.items():
+            setattr(self.doc, key, value)
+        self._journal({"r": fields})
+
+    def _place_output(self, name: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """Keep small outputs inline; write large ones to ``outputs/<node>.json``."""
+        if self.run_dir is None:
+            return fields
+        blob = json.dumps(fields["output"], default=str)
+        if len(blob) <= OUTPUT_INLINE_LIMIT:
+            return {**fields, "output_file": None}
+        rel = f"outputs/{name}.json"
+        _atomic_write(self.run_dir / rel, blob.encode())
+        return {**fields, "output": None, "output_file": rel}
+
+    def output(self, name: str) -> Any:
+        """A node's stored output, read back from its artifact file when it was large."""
+        record = self.node(name)
+        if record.output_file and self.run_dir is not None:
+            return json.loads((self.run_dir / record.output_file).read_text())
+        return record.output
+
+    def write_artifact(self, relative: str, data: bytes) -> None:
+        """Write a file into the run directory atomically (transcripts, reports)."""
+        if self.run_dir is not None:
+            _atomic_write(self.run_dir / relative, data)
+
+    def _journal(self, entry: dict[str, Any]) -> None:
+        if self._fd is None:
+            return
+        self._pending.append(json.dumps(entry, default=str).encode() + b"\n")
+        if self._flush_scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        self._flush_scheduled = True
+        loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write the queued journal lines in one go; fsync and snapshot when they are due."""
+        self._flush_scheduled = False
+        if self._fd is None:
+            return
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            os.write(self._fd, data)
+            self._offset += len(data)
+            self._dirty_since_sync = True
+        now = time.monotonic()
+        if self._dirty_since_sync and now - self._last_sync >= self._sync_interval:
+            os.fsync(self._fd)
+            self._last_sync = now
+            self._dirty_since_sync = False
+        # Rewriting the snapshot costs O(nodes); spacing it by 20x its own cost keeps it
+        # under ~5% of the run however large the run grows.
+        if now - self._last_snapshot >= max(0.5, 20 * self._snapshot_cost):
+            self.snapshot()
+
+    def snapshot(self) -> None:
+        """Write ``ledger.json`` atomically from the in-memory state."""
+        if self.run_dir is None or self._fd is None:
+            return
+        started = time.monotonic()
+        if self._pending:
+            self.flush()
+        os.fsync(self._fd)
+        self._dirty_since_sync = False
+        self.doc.journal.offset = self._offset
+        self.doc.updated_at = now_iso()
+        if self._describe is not None:
+            self._describe(self.doc, self.run_dir)
+        _atomic_write(self.run_dir / LEDGER_FILE, self.doc.model_dump_json(indent=2).encode())
+        self._last_snapshot = self._last_sync = time.monotonic()
+        self._snapshot_cost = self._last_snapshot - started
+
+    def on_snapshot(self, describe: Any) -> None:
+        """Call ``describe(doc, run_dir)`` before each snapshot, to refresh derived plain-words fields."""
+        self._describe = describe
+
+    def close(self) -> None:
+        """Flush, snapshot, and release the run's lock."""
+        if self._fd is not None:
+            self.snapshot()
+            os.close(self._fd)
+            self._fd = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def _new_doc(run_id: str, graph: str, fingerprint: str, input: Mapping[str, Any]) -> LedgerDoc:
+    stamp = now_iso()
+    return LedgerDoc(
+        schema_version=SCHEMA_VERSION,
+        run_id=run_id,
+        graph=GraphInfo(name=graph, fingerprint=fingerprint),
+        input=dict(input),
+        created_at=stamp,
+        updated_at=stamp,
+        nodes={},
+    )
+
+
+def _acquire(path: Path) -> FileLock:
+    lock = FileLock(path / LOCK_FILE, timeout=0, thread_local=False)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise LedgerLockedError(
+            f"{path} is being driven by another flowgraph process; wait for it to finish "
+            f"(see `flowgraph status {path}`) or stop it before resuming"
+        ) from None
+    return lock
+
+
+def _load(path: Path) -> tuple[LedgerDoc, int]:
+    """Parse the snapshot and replay the journal lines written after it."""
+    file = path / LEDGER_FILE
+    if not path.is_dir():
+        raise LedgerError(f"{path} is not a run directory; pass the directory that holds {LEDGER_FILE}")
+    if not file.exists():
+        hint = " (events.jsonl is there: the run never wrote its first snapshot)" if (
+            path / JOURNAL_FILE
+        ).exists() else ""
+        raise LedgerCorruptError(f"{path} holds no {LEDGER_FILE}{hint}; start a new run instead")
+    doc = _parse(file)
+    offset = doc.journal.offset
+    journal = path / JOURNAL_FILE
+    if journal.exists():
+        offset = _replay(doc, journal, offset)
+    return doc, offset
+
+
+def _parse(file: Path) -> LedgerDoc:
+    raw = file.read_bytes()
+    fix = "restore it from a backup or start a new run in another directory"
+    if not raw.strip():
+        raise LedgerCorruptError(f"{file} is empty; {fix}")
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise LedgerCorruptError(f"{file} is not valid JSON ({_short(exc)}); {fix}") from None
+    if not isinstance(data, dict) or "schema_version" not in data:
+        raise LedgerCorruptError(f"{file} is not a flowgraph ledger (no schema_version); {fix}")
+    version = data["schema_version"]
+    if not isinstance(version, int):
+        raise LedgerCorruptError(f"{file} has a non-integer schema_version {version!r}; {fix}")
+    if version > SCHEMA_VERSION:
+        raise LedgerVersionError(
+            f"{file} was written by ledger schema {version}, this flowgraph reads up to "
+            f"{SCHEMA_VERSION}; upgrade flowgraph (pip install -U flowgraph) to resume it"
+        )
+    try:
+        return LedgerDoc.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "document"
+        raise LedgerCorruptError(
+            f"{file} is not a valid ledger: {where}: {first['msg'].lower()}; {fix}"
+        ) from None
+
+
+def _replay(doc: LedgerDoc, journal: Path, offset: int) -> int:
+    """Apply journal lines from ``offset``; a torn last line (a crash mid-write) is ignored."""
+    with journal.open("rb") as fh:
+        fh.seek(offset)
+        tail = fh.read()
+    for line in tail.splitlines(keepends=True):
+        if not line.endswith(b"\n"):
+            break
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            break
+        if "n" in entry:
+            record = doc.nodes.get(entry["n"])
+            if record is None:
+                record = doc.nodes[entry["n"]] = NodeRecord()
+            for key, value in entry["f"].items():
+                setattr(record, key, value)
+        elif "r" in entry:
+            for key, value in entry["r"].items():
+                setattr(doc, key, value)
+        offset += len(line)
+    return offset
+
+
+def _truncate_torn_tail(journal: Path, good: int) -> None:
+    if journal.exists() and journal.stat().st_size > good:
+        with journal.open("r+b") as fh:
+            fh.truncate(good)
+
+
+def _atomic_write(target: Path, data: bytes) -> None:
+    """temp file in the same directory, fsync, os.replace, fsync the directory."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f"{target.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, target)
+    dir_fd = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _short(exc: Exception) -> str:
+    return str(exc).split("\n")[0][:120]

@@ -1,0 +1,93 @@
+"""Role: a reusable specialist — instructions, model, tools, output schema and limits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from flowgraph.aliases import INHERIT
+from flowgraph.errors import GraphError
+from flowgraph.tools import Tool
+
+__all__ = ["Role"]
+
+MAX_FALLBACKS = 3
+
+
+@dataclass(frozen=True)
+class Role:
+    """A specialist that a graph node runs as an agent tool loop.
+
+    Args:
+        name: what the role is called (``"backend"``).
+        instructions: the system prompt.
+        model: ``"opus"``, ``"sonnet"``, ``"haiku"``, a full model id, or ``"inherit"`` (the
+            graph's default).
+        tools: functions (or ``Tool``) the model may call.
+        output: a pydantic model the final answer must validate against; ``None`` for free text.
+        max_turns: model turns before the node gives up.
+        timeout: seconds the whole node may take; ``None`` for no limit.
+        max_tokens: the output cap per model turn.
+        retries: how many times a transient failure of the node is retried, with backoff.
+        output_retries: how many times an invalid structured output is sent back to be fixed.
+        fallbacks: models tried in order when the current one is overloaded (at most 3).
+    """
+
+    name: str
+    instructions: str
+    model: str = INHERIT
+    tools: Sequence[Tool | Callable[..., Any]] = ()
+    output: type[BaseModel] | None = None
+    max_turns: int = 20
+    timeout: float | None = None
+    max_tokens: int = 4096
+    retries: int = 2
+    output_retries: int = 2
+    fallbacks: Sequence[str] = ()
+    _tools: tuple[Tool, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        where = f"role {self.name!r}"
+        if not self.name:
+            raise GraphError("a role needs a name, e.g. Role(name='backend', instructions=...)")
+        if self.max_turns < 1:
+            raise GraphError(f"{where}: max_turns must be at least 1, got {self.max_turns}")
+        if self.timeout is not None and self.timeout <= 0:
+            raise GraphError(f"{where}: timeout must be positive seconds or None")
+        if len(self.fallbacks) > MAX_FALLBACKS:
+            raise GraphError(
+                f"{where}: {len(self.fallbacks)} fallbacks given, at most {MAX_FALLBACKS} "
+                "are allowed; keep the ones you trust most"
+            )
+        if self.output is not None and not (
+            isinstance(self.output, type) and issubclass(self.output, BaseModel)
+        ):
+            raise GraphError(f"{where}: output must be a pydantic BaseModel class")
+        tools = tuple(t if isinstance(t, Tool) else Tool(t) for t in self.tools)
+        names = [t.name for t in tools]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise GraphError(f"{where}: tool names must be unique; {', '.join(dupes)} repeat")
+        object.__setattr__(self, "_tools", tools)
+
+    @property
+    def tool_list(self) -> tuple[Tool, ...]:
+        """The role's tools, each wrapped as a ``Tool``."""
+        return self._tools
+
+    def spec(self) -> dict[str, Any]:
+        """Everything that defines what this role does, as JSON data (for fingerprints)."""
+        return {
+            "name": self.name,
+            "instructions": self.instructions,
+            "model": self.model,
+            "tools": [t.to_param() for t in self._tools],
+            "output": self.output.model_json_schema() if self.output else None,
+            "max_turns": self.max_turns,
+            "max_tokens": self.max_tokens,
+            "output_retries": self.output_retries,
+            "fallbacks": list(self.fallbacks),
+        }

@@ -1,0 +1,364 @@
+"""Runner: one run of a graph — opens or resumes its ledger, plans, schedules, and records.
+
+This is where the pieces meet: the validated graph says what to run, the ledger says what is
+already done, the scheduler runs the rest, the agent runs role nodes, and every state change is
+written to the ledger and emitted as an event. Resume rule: a node recorded ``passed`` whose
+fingerprint is unchanged is never run again; its stored output feeds its dependents.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from flowgraph.agent import NodeReport, Served, run_role
+from flowgraph.context import Context
+from flowgraph.errors import ConfigError, NodeError, TransientModelError
+from flowgraph.events import (
+    Event,
+    NodeFinished,
+    NodeRetrying,
+    NodeStarted,
+    RunFinished,
+    RunStarted,
+)
+from flowgraph.graph import Graph, RoleNode, ValidGraph
+from flowgraph.ledger import Feature, Ledger, LedgerDoc, now_iso
+from flowgraph.logs import get_logger
+from flowgraph.model import Model, ModelRequest
+from flowgraph.result import RunResult
+from flowgraph.scheduler import Scheduler
+
+__all__ = ["describe", "run_graph"]
+
+FINAL_OK = "passed"
+
+
+def new_run_id(graph: str) -> str:
+    """A sortable, readable run id: graph name, UTC time, and a little randomness."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return f"{graph}-{stamp}-{secrets.token_hex(2)}"
+
+
+async def run_graph(
+    graph: Graph,
+    input: Mapping[str, Any] | None,
+    *,
+    client: Model | None = None,
+    run_dir: str | Path | None = None,
+    max_concurrency: int | None = None,
+    on_event: Callable[[Event], None] | None = None,
+    retry_backoff: float = 0.5,
+) -> RunResult:
+    """Run (or resume) ``graph``; see ``Graph.run``."""
+    valid = graph.validate()
+    ledger = _open_ledger(valid, input, run_dir)
+    try:
+        run = _Run(valid, ledger, client or graph.client, on_event)
+        return await run.execute(max_concurrency or graph.max_concurrency, retry_backoff)
+    finally:
+        ledger.close()
+
+
+def _check_input(graph: Graph, given: Mapping[str, Any] | None) -> dict[str, Any]:
+    given = dict(given or {})
+    unknown = sorted(set(given) - set(graph.inputs))
+    if unknown:
+        known = ", ".join(graph.inputs) or "none"
+        raise ConfigError(
+            f"graph {graph.name!r} takes no input {', '.join(unknown)}; its inputs are: {known}"
+        )
+    values = {k: v for k, v in graph.inputs.items() if v is not ...}
+    values.update(given)
+    missing = [k for k in graph.inputs if k not in values]
+    if missing:
+        example = " ".join(f"--input {k}=..." for k in missing)
+        raise ConfigError(f"graph {graph.name!r} needs input {', '.join(missing)}; pass {example}")
+    try:
+        json.dumps(values)
+    except TypeError as exc:
+        raise ConfigError(f"the run input must be JSON data ({exc})") from None
+    return values
+
+
+def _open_ledger(valid: ValidGraph, input: Mapping[str, Any] | None, run_dir: Any) -> Ledger:
+    graph = valid.graph
+    if run_dir is not None and Ledger.exists(run_dir):
+        ledger = Ledger.open(run_dir, graph=graph.name)
+        if input is not None and _check_input(graph, input) != ledger.doc.input:
+            ledger.close()
+            raise ConfigError(
+                f"{run_dir} was started with input {json.dumps(ledger.doc.input)}; resume it "
+                "without new input, or start a new run in another directory"
+            )
+        return ledger
+    values = _check_input(graph, input)
+    run_id = new_run_id(graph.name)
+    if run_dir is None:
+        return Ledger.memory(
+            run_id=run_id, graph=graph.name, fingerprint=valid.fingerprint, input=values
+        )
+    return Ledger.create(
+        run_dir, run_id=run_id, graph=graph.name, fingerprint=valid.fingerprint, input=values
+    )
+
+
+def _default_client() -> Model:
+    if os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN"):
+        from flowgraph.anthropic_model import AnthropicModel
+
+        return AnthropicModel()
+    raise ConfigError(
+        "no model to run role nodes: set ANTHROPIC_API_KEY to use Anthropic's API, or pass "
+        "client=... (e.g. flowgraph.testing.ScriptedModel) to the graph or run; "
+        "`flowgraph demo` runs offline"
+    )
+
+
+def _jsonable(name: str, value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        raise NodeError(
+            f"node {name!r} returned a {type(value).__name__}, which cannot be stored as JSON; "
+            "return str, numbers, lists, dicts or a pydantic model"
+        ) from None
+    return value
+
+
+class _Run:
+    """The state of one run while it executes; also the scheduler's ``Hooks``."""
+
+    def __init__(
+        self,
+        valid: ValidGraph,
+        ledger: Ledger,
+        client: Model | None,
+        on_event: Callable[[Event], None] | None,
+    ) -> None:
+        self.valid = valid
+        self.ledger = ledger
+        self.client = client
+        self.on_event = on_event
+        self.doc = ledger.doc
+        self.log = get_logger(run_id=self.doc.run_id, graph=valid.name)
+        self._log_on = logging.getLogger("flowgraph").isEnabledFor(logging.INFO)
+        self.outputs: dict[str, Any] = {}
+        self.reports: dict[str, NodeReport] = {}
+        self.executed: list[str] = []
+        self.workspace = (ledger.run_dir or Path.cwd()) / "workspace"
+        ledger.on_snapshot(describe)
+
+    # -- planning ---------------------------------------------------------------------------
+
+    def _plan(self) -> list[str]:
+        """Which nodes to run: all but those passed with an unchanged fingerprint."""
+        todo: list[str] = []
+        prints = self.valid.fingerprints
+        records = self.doc.nodes
+        for name in self.valid.order:
+            record = records.get(name)
+            if record is not None and record.status == FINAL_OK and record.fingerprint == prints[name]:
+                self.outputs[name] = self.ledger.output(name)
+                continue
+            todo.append(name)
+            node = self.valid.nodes[name]
+            if record is None:
+                self.ledger.update_node(name, fingerprint=prints[name], kind=node.kind)
+            elif record.status != "pending" or record.fingerprint != prints[name]:
+                self.ledger.update_node(name, status="pending", fingerprint=prints[name], kind=node.kind)
+        return todo
+
+    async def execute(self, max_concurrency: int | None, backoff: float) -> RunResult:
+        todo = self._plan()
+        self.ledger.update_run(status="running")
+        self.ledger.snapshot()
+        self.emit(
+            RunStarted(
+                self.doc.run_id,
+                self.valid.name,
+                self.valid.order,
+                tuple(todo),
+                str(self.ledger.run_dir) if self.ledger.run_dir else None,
+                {n: node.model for n, node in self.valid.nodes.items()},
+            )
+        )
+        for name in self.valid.order:
+            if name not in todo:
+                self.emit(NodeFinished(name, FINAL_OK, reused=True))
+        if any(isinstance(self.valid.nodes[n], RoleNode) for n in todo) and self.client is None:
+            self.client = _default_client()
+        nodes = self.valid.nodes
+        scheduler = Scheduler(
+            self.valid.order,
+            {n: nodes[n].after for n in self.valid.order},
+            todo,
+            self._run_node,
+            self,
+            max_concurrency=max_concurrency,
+            timeouts={n: nodes[n].timeout for n in todo},
+            retries={n: nodes[n].retries for n in todo},
+            should_retry=self._should_retry,
+            backoff=backoff,
+        )
+        try:
+            await scheduler.run()
+        except BaseException:
+            self.ledger.update_run(status="interrupted")
+            raise
+        return self._finish()
+
+    def _should_retry(self, name: str, error: BaseException) -> bool:
+        if isinstance(self.valid.nodes[name], RoleNode):
+            return isinstance(error, TransientModelError)
+        return not isinstance(error, NodeError)
+
+    def _finish(self) -> RunResult:
+        statuses = {n: self.doc.nodes[n].status for n in self.valid.order}
+        errors = {n: r.error for n in self.valid.order if (r := self.doc.nodes[n]).error}
+        status = FINAL_OK if all(s == FINAL_OK for s in statuses.values()) else "failed"
+        self.ledger.update_run(status=status)
+        counts: dict[str, int] = {}
+        for s in statuses.values():
+            counts[s] = counts.get(s, 0) + 1
+        self.emit(RunFinished(self.doc.run_id, status, counts))
+        return RunResult(
+            run_id=self.doc.run_id,
+            status=status,
+            outputs=dict(self.outputs),
+            statuses=statuses,
+            errors={n: e for n, e in errors.items() if e is not None},
+            run_dir=self.ledger.run_dir,
+            executed=tuple(self.executed),
+        )
+
+    # -- running one node -------------------------------------------------------------------
+
+    async def _run_node(self, name: str, attempt: int) -> Any:
+        node = self.valid.nodes[name]
+        ctx = Context(
+            node=name,
+            input=self.doc.input,
+            outputs={a: self.outputs[a] for a in self.valid.ancestors[name]},
+            run_dir=self.ledger.run_dir,
+            workspace=self.workspace,
+        )
+        if isinstance(node, RoleNode):
+            report = self.reports[name] = NodeReport()
+            output = await run_role(node, ctx, self._call, report, self.emit)
+        else:
+            output = await node.func(ctx)
+        return _jsonable(name, output)
+
+    async def _call(self, request: ModelRequest, fallbacks: Sequence[str]) -> Served:
+        assert self.client is not None
+        response = await self.client.request(request)
+        return Served(response, response.model or request.model)
+
+    # -- Hooks: the scheduler tells us, we record and emit ------------------------------------
+
+    def started(self, name: str, attempt: int) -> None:
+        self.executed.append(name)
+        self.ledger.update_node(
+            name, status="running", attempts=self.doc.nodes[name].attempts + 1,
+            started_at=now_iso(), finished_at=None, error=None,
+        )  # fmt: skip
+        self.emit(NodeStarted(name, attempt, self.valid.nodes[name].model))
+
+    def passed(self, name: str, output: Any) -> None:
+        self.outputs[name] = output
+        self.ledger.update_node(
+            name, status="passed", output=output, finished_at=now_iso(), **self._report(name)
+        )
+        self.emit(NodeFinished(name, "passed"))
+
+    def failed(self, name: str, error: BaseException) -> None:
+        message = str(error) or type(error).__name__
+        self.ledger.update_node(
+            name, status="failed", error=message, finished_at=now_iso(), **self._report(name)
+        )
+        self.emit(NodeFinished(name, "failed", message))
+
+    def retrying(self, name: str, attempt: int, error: BaseException, delay: float) -> None:
+        self.emit(NodeRetrying(name, attempt, str(error), delay))
+
+    def skipped(self, name: str, because: str) -> None:
+        self.ledger.update_node(name, status="skipped", error=because)
+        self.emit(NodeFinished(name, "skipped", because))
+
+    def interrupted(self, name: str) -> None:
+        self.ledger.update_node(
+            name, status="interrupted", error="the run was stopped while this node ran",
+            **self._report(name),
+        )  # fmt: skip
+        self.emit(NodeFinished(name, "interrupted"))
+
+    def _report(self, name: str) -> dict[str, Any]:
+        report = self.reports.pop(name, None)
+        if report is None:
+            return {}
+        if report.transcript:
+            blob = json.dumps(report.transcript, indent=1, default=str).encode()
+            self.ledger.write_artifact(f"transcripts/{name}.json", blob)
+        return {
+            "turns": report.turns,
+            "tool_calls": report.tool_calls,
+            "model": report.model,
+            "served": report.served,
+            "usage": report.usage.to_dict(),
+        }
+
+    def emit(self, event: Event) -> None:
+        if self.on_event is not None:
+            self.on_event(event)
+        if self._log_on:
+            node = getattr(event, "node", None)
+            fields = {k: v for k, v in _fields(event).items() if k != "node"}
+            self.log.info(type(event).__name__, node=node, **fields)
+
+
+def _fields(event: Event) -> dict[str, Any]:
+    return {k: getattr(event, k) for k in event.__slots__}  # type: ignore[union-attr]
+
+
+def describe(doc: LedgerDoc, run_dir: Path | None) -> None:
+    """Refresh the plain-words fields of a ledger: ``current_state``, ``next_step``, features."""
+    by_status: dict[str, list[str]] = {}
+    for name, record in doc.nodes.items():
+        by_status.setdefault(record.status, []).append(name)
+    passed = len(by_status.get("passed", []))
+    parts = [f"{passed} of {len(doc.nodes)} nodes passed"]
+    for status in ("running", "failed", "skipped", "interrupted", "pending"):
+        names = by_status.get(status, [])
+        if names:
+            more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+            parts.append(f"{status}: {', '.join(names[:5])}{more}")
+    doc.current_state = f"run {doc.status}; " + "; ".join(parts)
+    doc.next_step = _next_step(doc.status, by_status, run_dir)
+    doc.features = [Feature(name=n, passes=r.status == "passed") for n, r in doc.nodes.items()]
+
+
+def _next_step(status: str, by_status: Mapping[str, list[str]], run_dir: Path | None) -> str:
+    where = str(run_dir) if run_dir else "<run dir>"
+    if status == "passed":
+        return "nothing left to do: every node passed; outputs are in ledger.json"
+    if status == "running":
+        return f"the run is in progress; `flowgraph status {where}` shows it"
+    failed = by_status.get("failed", [])
+    if failed:
+        return (
+            f"fix the failure of {', '.join(failed[:3])} (see its error), then "
+            f"`flowgraph resume {where}` re-runs it and the nodes it blocked"
+        )
+    return f"`flowgraph resume {where}` continues where the run stopped"

@@ -1,0 +1,141 @@
+"""Scheduler: runs a DAG of nodes on asyncio, each the moment its last dependency passes.
+
+It knows nodes only by name: what a node does is ``run_node``'s business, what is recorded is the
+``Hooks``' business. Concurrency is structured (one ``asyncio.TaskGroup``; no task outlives the
+run), capped by ``max_concurrency``; a node is retried with backoff while ``should_retry`` says
+so; a failed node's descendants are skipped while independent branches run on; cancellation
+(Ctrl-C, SIGTERM, a caller's timeout) propagates and is never swallowed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from typing import Any, Protocol
+
+__all__ = ["Hooks", "Scheduler"]
+
+
+class Hooks(Protocol):
+    """What the scheduler reports; the runner records it in the ledger and emits events."""
+
+    def started(self, name: str, attempt: int) -> None: ...
+    def passed(self, name: str, output: Any) -> None: ...
+    def failed(self, name: str, error: BaseException) -> None: ...
+    def retrying(self, name: str, attempt: int, error: BaseException, delay: float) -> None: ...
+    def skipped(self, name: str, because: str) -> None: ...
+    def interrupted(self, name: str) -> None: ...
+
+
+class Scheduler:
+    """Runs the nodes in ``todo``; nodes outside it count as already passed.
+
+    Args:
+        order: every node name, in topological order.
+        after: each node's direct dependencies.
+        todo: the nodes to run now.
+        run_node: ``await run_node(name, attempt)`` does the node's work and returns its output.
+        hooks: told of every state change.
+        max_concurrency: nodes running at once; ``None`` for no limit.
+        timeouts: seconds per attempt, by node (missing or ``None``: no limit).
+        retries: extra attempts allowed, by node.
+        should_retry: whether an error is worth another attempt.
+        backoff: the first retry's delay in seconds; it doubles each time, capped at 8 s.
+    """
+
+    def __init__(
+        self,
+        order: Sequence[str],
+        after: Mapping[str, Sequence[str]],
+        todo: Collection[str],
+        run_node: Callable[[str, int], Awaitable[Any]],
+        hooks: Hooks,
+        *,
+        max_concurrency: int | None = None,
+        timeouts: Mapping[str, float | None] | None = None,
+        retries: Mapping[str, int] | None = None,
+        should_retry: Callable[[str, BaseException], bool] = lambda _n, _e: False,
+        backoff: float = 0.5,
+    ) -> None:
+        self._todo = set(todo)
+        self._run_node = run_node
+        self._hooks = hooks
+        self._timeouts = timeouts or {}
+        self._retries = retries or {}
+        self._should_retry = should_retry
+        self._backoff = backoff
+        self._limit = asyncio.Semaphore(max_concurrency) if max_concurrency else None
+        self._waiting = {n: sum(d in self._todo for d in after[n]) for n in self._todo}
+        self._dependents: dict[str, list[str]] = {n: [] for n in order}
+        for name in order:
+            for dep in after[name]:
+                self._dependents[dep].append(name)
+        self._ready = [n for n in order if n in self._todo and self._waiting[n] == 0]
+        self._finished: set[str] = set()
+        self._group: asyncio.TaskGroup | None = None
+
+    async def run(self) -> None:
+        """Run until every node in ``todo`` has passed, failed or been skipped."""
+        async with asyncio.TaskGroup() as group:
+            self._group = group
+            for name in self._ready:
+                group.create_task(self._node(name), name=name)
+
+    async def _node(self, name: str) -> None:
+        ok = await self._attempts(name)
+        self._finished.add(name)
+        assert self._group is not None
+        if ok:
+            for child in self._dependents[name]:
+                if child in self._todo and child not in self._finished:
+                    self._waiting[child] -= 1
+                    if self._waiting[child] == 0:
+                        self._group.create_task(self._node(child), name=child)
+        else:
+            self._skip_below(name)
+
+    async def _attempts(self, name: str) -> bool:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                output = await self._attempt(name, attempt)
+            except asyncio.CancelledError:
+                self._hooks.interrupted(name)
+                raise
+            except Exception as error:
+                if attempt <= self._retries.get(name, 0) and self._should_retry(name, error):
+                    delay = min(self._backoff * 2 ** (attempt - 1), 8.0)
+                    self._hooks.retrying(name, attempt, error, delay)
+                    await asyncio.sleep(delay)
+                    continue
+                self._hooks.failed(name, error)
+                return False
+            self._hooks.passed(name, output)
+            return True
+
+    async def _attempt(self, name: str, attempt: int) -> Any:
+        async with self._limit if self._limit else contextlib.nullcontext():
+            self._hooks.started(name, attempt)
+            timeout = self._timeouts.get(name)
+            if timeout is None:
+                return await self._run_node(name, attempt)
+            try:
+                async with asyncio.timeout(timeout):
+                    return await self._run_node(name, attempt)
+            except TimeoutError:
+                raise NodeTimeout(f"timed out after {timeout:g} s") from None
+
+    def _skip_below(self, failed: str) -> None:
+        stack = list(self._dependents[failed])
+        while stack:
+            child = stack.pop()
+            if child in self._todo and child not in self._finished:
+                self._finished.add(child)
+                self._hooks.skipped(child, f"upstream node {failed!r} did not pass")
+                stack.extend(self._dependents[child])
+
+
+class NodeTimeout(Exception):
+    """A node attempt ran past its timeout."""
