@@ -19,14 +19,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import networkx as nx
-
 from flowgraph.aliases import INHERIT, resolve_model
 from flowgraph.context import Context
 from flowgraph.errors import GraphError
 from flowgraph.role import Role
 
 if TYPE_CHECKING:
+    import networkx as nx
+
     from flowgraph.events import Event
     from flowgraph.model import Model
     from flowgraph.result import RunResult
@@ -166,6 +166,8 @@ class Graph:
             raise GraphError(f"graph {name!r}: max_concurrency must be at least 1 or None")
         self.max_concurrency = max_concurrency
         self.client = client
+        # Where the graph was loaded from (set by the CLI), so `flowgraph resume` can find it.
+        self.source: dict[str, Any] | None = None
         self._declared: dict[str, _Declared] = {}
         self._validated: ValidGraph | None = None
 
@@ -333,6 +335,8 @@ class ValidGraph:
 
     @classmethod
     def build(cls, graph: Graph) -> ValidGraph:
+        import networkx as nx  # imported here: it is a fifth of flowgraph's start-up time
+
         if not graph._declared:
             raise GraphError(
                 f"graph {graph.name!r} has no nodes; add one with graph.node(name, role, task)"
@@ -417,6 +421,8 @@ class ValidGraph:
 
     def descendants(self, name: str) -> set[str]:
         """The nodes downstream of ``name``."""
+        import networkx as nx
+
         return set(nx.descendants(self.dag, name))
 
     def render(self) -> str:

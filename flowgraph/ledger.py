@@ -119,6 +119,7 @@ class LedgerDoc(BaseModel):
     next_step: str = ""
     features: list[Feature] = Field(default_factory=list)
     journal: JournalInfo = Field(default_factory=JournalInfo)
+    source: dict[str, Any] | None = None  # where `flowgraph resume` finds the graph again
     nodes: dict[str, NodeRecord]
 
 

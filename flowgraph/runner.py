@@ -107,9 +107,12 @@ def _open_ledger(valid: ValidGraph, input: Mapping[str, Any] | None, run_dir: An
         return Ledger.memory(
             run_id=run_id, graph=graph.name, fingerprint=valid.fingerprint, input=values
         )
-    return Ledger.create(
+    ledger = Ledger.create(
         run_dir, run_id=run_id, graph=graph.name, fingerprint=valid.fingerprint, input=values
     )
+    if graph.source is not None:
+        ledger.update_run(source=graph.source)
+    return ledger
 
 
 def _default_client() -> Model:

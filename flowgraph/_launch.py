@@ -1,0 +1,102 @@
+"""Finding the graph a command names: ``FILE[:GRAPH]`` on the command line, or the ``source``
+a ledger recorded, so ``flowgraph resume DIR`` can rebuild the graph that started the run."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+from flowgraph.errors import ConfigError
+from flowgraph.graph import Graph
+
+__all__ = ["load_graph", "offline_demo"]
+
+
+def load_graph(target: str, kwargs: dict[str, Any] | None = None) -> Graph:
+    """Load ``path/to/file.py[:name]`` or ``package.module:name``.
+
+    ``name`` may be a ``Graph`` or a function returning one (called with ``kwargs``). Without a
+    name, the file must hold exactly one ``Graph``. The graph's ``source`` is set so that a run's
+    ledger can say where to find it again.
+    """
+    location, _, name = target.partition(":")
+    if location.endswith(".py") or "/" in location or Path(location).is_file():
+        namespace = _exec_file(Path(location))
+    else:
+        try:
+            namespace = vars(importlib.import_module(location))
+        except ImportError as exc:
+            raise ConfigError(f"cannot import {location!r} ({exc}); pass FILE.py[:GRAPH]") from None
+    graph = _pick(namespace, name, location, kwargs or {})
+    graph.source = {"target": _portable(location, name or _name_of(namespace, graph)),
+                    "kwargs": kwargs or {}}  # fmt: skip
+    return graph
+
+
+def _exec_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"no such file: {path}; pass the path of a Python file that builds a Graph")
+    module_name = f"flowgraph_user_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ConfigError(f"{path} is not a Python file flowgraph can load")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        raise ConfigError(f"{path} line {exc.lineno}: syntax error: {exc.msg}") from None
+    except Exception as exc:
+        if _is_flowgraph_error(exc):
+            raise
+        raise ConfigError(f"{path} failed to load: {type(exc).__name__}: {exc}") from None
+    return vars(module)
+
+
+def _is_flowgraph_error(exc: BaseException) -> bool:
+    from flowgraph.errors import FlowgraphError
+
+    return isinstance(exc, FlowgraphError)
+
+
+def _pick(namespace: dict[str, Any], name: str, location: str, kwargs: dict[str, Any]) -> Graph:
+    graphs = {k: v for k, v in namespace.items() if isinstance(v, Graph)}
+    if not name:
+        if len(graphs) == 1:
+            return next(iter(graphs.values()))
+        found = ", ".join(graphs) or "none"
+        raise ConfigError(
+            f"{location} holds {len(graphs)} graphs ({found}); name one as {location}:GRAPH"
+        )
+    value = namespace.get(name)
+    if isinstance(value, Graph):
+        return value
+    if callable(value):
+        made = value(**kwargs)
+        if isinstance(made, Graph):
+            return made
+    found = ", ".join(graphs) or "none"
+    raise ConfigError(f"{location} has no graph named {name!r}; graphs in it: {found}")
+
+
+def _name_of(namespace: dict[str, Any], graph: Graph) -> str:
+    return next(k for k, v in namespace.items() if v is graph)
+
+
+def _portable(location: str, name: str) -> str:
+    path = Path(location)
+    if path.suffix == ".py":
+        location = str(path.resolve())
+    return f"{location}:{name}"
+
+
+def offline_demo(delay: float = 0.0) -> Graph:
+    """The bundled demo graph with its scripted models attached (no API key needed)."""
+    from flowgraph.demo import build_graph, scripted_client
+
+    graph = build_graph()
+    graph.client = scripted_client(delay)
+    return graph

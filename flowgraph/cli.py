@@ -1,0 +1,248 @@
+"""The ``flowgraph`` command: run, resume, status, show and demo — composed from the public API.
+
+A user mistake (a ``FlowgraphError``) prints one line and exits with code 2; a failed run exits
+with 1; a stopped run (Ctrl-C, SIGTERM) records what was running and exits with 130.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from flowgraph.errors import ConfigError, FlowgraphError
+from flowgraph.graph import Graph
+from flowgraph.ledger import Ledger, LedgerDoc
+from flowgraph.result import RunResult
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Run graphs of specialist LLM roles, with a resumable ledger.",
+)
+
+RunDir = Annotated[Path, typer.Argument(help="A run directory (holds ledger.json).")]
+LogJson = Annotated[bool, typer.Option("--log-json", help="Log JSON lines to stderr.")]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log every event to stderr.")]
+
+
+def _parse_inputs(pairs: list[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--input expects KEY=VALUE (or KEY:=JSON), got {pair!r}")
+        if key.endswith(":"):
+            try:
+                values[key[:-1]] = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"--input {key}: value is not JSON ({exc.msg})") from None
+        else:
+            values[key] = value
+    return values
+
+
+def _setup_logs(log_json: bool, verbose: bool) -> None:
+    if log_json or verbose:
+        from flowgraph.logs import configure
+
+        configure(json=log_json)
+
+
+async def _drive(graph: Graph, **kwargs: Any) -> RunResult:
+    """Run with SIGINT/SIGTERM cancelling the run, so the ledger records what was running."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        return await graph.run(**kwargs)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def _execute(graph: Graph, run_dir: Path, input: dict[str, Any] | None, **kw: Any) -> None:
+    from flowgraph._progress import Progress
+
+    with Progress() as progress:
+        try:
+            result = asyncio.run(
+                _drive(graph, input=input, run_dir=run_dir, on_event=progress, **kw)
+            )
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            result = None
+    if result is None:
+        typer.echo(f"stopped; what was running is recorded. Resume: flowgraph resume {run_dir}")
+        raise typer.Exit(130)
+    doc = Ledger.read(run_dir)
+    typer.echo(f"run {result.run_id} {result.status}: {doc.current_state}")
+    typer.echo(f"ledger: {run_dir / 'ledger.json'}")
+    typer.echo(f"next: {doc.next_step}")
+    typer.echo(f"status: flowgraph status {run_dir}")
+    raise typer.Exit(0 if result.ok else 1)
+
+
+def _default_run_dir(graph: Graph) -> Path:
+    from flowgraph.runner import new_run_id
+
+    return Path("runs") / new_run_id(graph.name)
+
+
+@app.command()
+def run(
+    target: Annotated[str, typer.Argument(metavar="FILE[:GRAPH]", help="Where the graph is.")],
+    input: Annotated[
+        list[str] | None, typer.Option("--input", "-i", help="KEY=VALUE (KEY:=JSON), repeatable.")
+    ] = None,
+    run_dir: Annotated[Path | None, typer.Option(help="Run directory (default runs/<id>).")] = None,
+    max_concurrency: Annotated[int | None, typer.Option(min=1)] = None,
+    log_json: LogJson = False,
+    verbose: Verbose = False,
+) -> None:
+    """Run a graph defined in a Python file; resumes if --run-dir holds its ledger."""
+    from flowgraph._launch import load_graph
+
+    _setup_logs(log_json, verbose)
+    values = _parse_inputs(input or [])
+    graph = load_graph(target)
+    graph.validate()
+    directory = run_dir or _default_run_dir(graph)
+    resuming = Ledger.exists(directory)
+    _execute(graph, directory, values if values or not resuming else None,
+             max_concurrency=max_concurrency)  # fmt: skip
+
+
+@app.command()
+def resume(
+    run_dir: RunDir,
+    graph_target: Annotated[
+        str | None, typer.Option("--graph", metavar="FILE[:GRAPH]", help="Graph to resume with.")
+    ] = None,
+    log_json: LogJson = False,
+    verbose: Verbose = False,
+) -> None:
+    """Resume a run from its ledger: passed nodes are kept, the rest run."""
+    from flowgraph._launch import load_graph
+
+    _setup_logs(log_json, verbose)
+    doc = Ledger.read(run_dir)
+    if graph_target is None:
+        if not doc.source:
+            raise ConfigError(
+                f"{run_dir} was started from Python code, so its graph is unknown here; "
+                "pass --graph FILE[:GRAPH], or call graph.run(run_dir=...) again"
+            )
+        graph = load_graph(doc.source["target"], doc.source.get("kwargs"))
+    else:
+        graph = load_graph(graph_target)
+    _execute(graph, run_dir, None)
+
+
+@app.command()
+def status(
+    run_dir: RunDir,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Show a run's state from its ledger (safe while another process drives it)."""
+    doc = Ledger.read(run_dir)
+    if as_json:
+        typer.echo(json.dumps(_summary(doc), indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    console.print(f"run [bold]{doc.run_id}[/] of graph [bold]{doc.graph.name}[/]: {doc.status}")
+    table = Table()
+    for column in ("node", "status", "model", "attempts", "turns", "tools", "tokens in/out", "error"):
+        table.add_column(column, overflow="fold")
+    for name, r in doc.nodes.items():
+        tokens = f"{r.usage.get('input_tokens', 0)}/{r.usage.get('output_tokens', 0)}" if r.usage else ""
+        table.add_row(name, r.status, r.model or "", str(r.attempts), str(r.turns or ""),
+                      str(r.tool_calls or ""), tokens, (r.error or "")[:100])  # fmt: skip
+    console.print(table)
+    console.print(f"state: {doc.current_state}")
+    console.print(f"next: {doc.next_step}")
+
+
+def _summary(doc: LedgerDoc) -> dict[str, Any]:
+    counts: dict[str, int] = {}
+    for record in doc.nodes.values():
+        counts[record.status] = counts.get(record.status, 0) + 1
+    return {
+        "run_id": doc.run_id,
+        "graph": doc.graph.name,
+        "status": doc.status,
+        "current_state": doc.current_state,
+        "next_step": doc.next_step,
+        "counts": counts,
+        "features": [f.model_dump() for f in doc.features],
+        "nodes": {
+            name: r.model_dump(exclude={"output", "served"}) for name, r in doc.nodes.items()
+        },
+    }
+
+
+@app.command()
+def show(
+    target: Annotated[str, typer.Argument(metavar="FILE[:GRAPH]")],
+    format: Annotated[str, typer.Option("--format", help="Output format: mermaid.")] = "mermaid",
+) -> None:
+    """Print a graph's structure (Mermaid flowchart text)."""
+    from flowgraph._launch import load_graph
+
+    if format != "mermaid":
+        raise ConfigError(f"--format {format!r} is not supported; use --format mermaid")
+    typer.echo(load_graph(target).render(), nl=False)
+
+
+@app.command()
+def demo(
+    run_dir: Annotated[Path | None, typer.Option(help="Run directory (default runs/<id>).")] = None,
+    delay: Annotated[float, typer.Option(min=0.0, help="Seconds per scripted model turn.")] = 0.0,
+    log_json: LogJson = False,
+    verbose: Verbose = False,
+) -> None:
+    """Run the bundled feature-team graph offline, on SCRIPTED models (no API key needed)."""
+    from flowgraph._launch import load_graph
+
+    _setup_logs(log_json, verbose)
+    graph = load_graph("flowgraph._launch:offline_demo", {"delay": delay})
+    directory = run_dir or _default_run_dir(graph)
+    typer.echo(
+        "flowgraph demo: five roles on SCRIPTED models (no API calls, no key needed), "
+        f"working on a sample project in {directory / 'workspace'}"
+    )
+    _execute(graph, directory, None)
+
+
+def main() -> None:
+    """Console entry point: user mistakes become one line on stderr and exit code 2."""
+    try:
+        app(standalone_mode=False)
+    except FlowgraphError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except _click_errors() as exc:
+        exc.show()
+        sys.exit(2)
+    except typer.Abort:
+        sys.exit(130)
+
+
+def _click_errors() -> type[Exception]:
+    import click
+
+    return click.ClickException
