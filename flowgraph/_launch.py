@@ -3,6 +3,7 @@ a ledger recorded, so ``flowgraph resume DIR`` can rebuild the graph that starte
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import sys
@@ -39,7 +40,8 @@ def load_graph(target: str, kwargs: dict[str, Any] | None = None) -> Graph:
 def _exec_file(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"no such file: {path}; pass the path of a Python file that builds a Graph")
-    module_name = f"flowgraph_user_{abs(hash(str(path.resolve())))}"
+    digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
+    module_name = f"flowgraph_user_{path.stem}_{digest}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise ConfigError(f"{path} is not a Python file flowgraph can load")

@@ -229,7 +229,7 @@ def demo(
 def main() -> None:
     """Console entry point: user mistakes become one line on stderr and exit code 2."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except FlowgraphError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
@@ -240,6 +240,7 @@ def main() -> None:
         sys.exit(2)
     except typer.Abort:
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def _click_errors() -> type[Exception]:

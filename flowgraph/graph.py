@@ -90,8 +90,12 @@ Node = RoleNode | StepNode
 
 
 def _function_identity(func: Callable[..., Any]) -> str:
-    """A function's name plus a hash of its source, so editing the function changes it."""
-    name = f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', repr(func))}"
+    """A function's name plus a hash of its source, so editing the function changes it.
+
+    The module name is left out: a graph file loaded by the CLI gets a different module name
+    than the same file imported, and that must not look like an edit.
+    """
+    name = getattr(func, "__qualname__", None) or type(func).__name__
     try:
         source = inspect.getsource(func)
     except (OSError, TypeError):
