@@ -39,7 +39,9 @@ def load_graph(target: str, kwargs: dict[str, Any] | None = None) -> Graph:
 
 def _exec_file(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise ConfigError(f"no such file: {path}; pass the path of a Python file that builds a Graph")
+        raise ConfigError(
+            f"no such file: {path}; pass the path of a Python file that builds a Graph"
+        )
     digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
     module_name = f"flowgraph_user_{path.stem}_{digest}"
     spec = importlib.util.spec_from_file_location(module_name, path)

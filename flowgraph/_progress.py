@@ -118,11 +118,15 @@ class Progress:
     def _line(self, event: Event) -> str:
         stamp = time.strftime("%H:%M:%S")
         if isinstance(event, RunStarted):
-            return f"[{stamp}] run {event.run_id}: {len(event.to_run)} of {len(event.nodes)} nodes to run"
+            todo, total = len(event.to_run), len(event.nodes)
+            return f"[{stamp}] run {event.run_id}: {todo} of {total} nodes to run"
         if isinstance(event, NodeStarted):
-            return f"[{stamp}] {event.node}: started (attempt {event.attempt}) {event.model}".rstrip()
+            return (
+                f"[{stamp}] {event.node}: started (attempt {event.attempt}) {event.model}".rstrip()
+            )
         if isinstance(event, FallbackTaken):
-            return f"[{stamp}] {event.node}: fallback {event.from_model} -> {event.to_model} ({event.reason})"
+            hop = f"{event.from_model} -> {event.to_model}"
+            return f"[{stamp}] {event.node}: fallback {hop} ({event.reason})"
         if isinstance(event, NodeRetrying):
             return f"[{stamp}] {event.node}: retrying in {event.delay:g}s after: {event.error}"
         if isinstance(event, NodeFinished):

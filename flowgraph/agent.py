@@ -67,7 +67,7 @@ class _PathFormatter(string.Formatter):
             value = value.model_dump(mode="json")
         if isinstance(value, dict | list):
             return json.dumps(value, indent=2)
-        return super().format_field(value, format_spec)
+        return str(super().format_field(value, format_spec))
 
 
 def render_task(template: str, ctx: Context) -> str:
@@ -141,7 +141,9 @@ async def run_role(
         if response.stop_reason == "refusal":
             raise NodeError(f"node {node.name!r}: model {served.model} refused the task")
         if response.tool_uses:
-            results = [await _call_tool(tools, use, ctx, report, emit) for use in response.tool_uses]
+            results = [
+                await _call_tool(tools, use, ctx, report, emit) for use in response.tool_uses
+            ]
             messages.append({"role": "user", "content": results})
             continue
         if response.stop_reason == "pause_turn":

@@ -161,13 +161,25 @@ def status(
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(highlight=False)
+    # Off a terminal rich assumes 80 columns and folds model ids; a pipe deserves whole lines.
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     console.print(f"run [bold]{doc.run_id}[/] of graph [bold]{doc.graph.name}[/]: {doc.status}")
     table = Table()
-    for column in ("node", "status", "model", "attempts", "turns", "tools", "tokens in/out", "error"):
+    for column in (
+        "node",
+        "status",
+        "model",
+        "attempts",
+        "turns",
+        "tools",
+        "tokens in/out",
+        "error",
+    ):
         table.add_column(column, overflow="fold")
     for name, r in doc.nodes.items():
-        tokens = f"{r.usage.get('input_tokens', 0)}/{r.usage.get('output_tokens', 0)}" if r.usage else ""
+        tokens = (
+            f"{r.usage.get('input_tokens', 0)}/{r.usage.get('output_tokens', 0)}" if r.usage else ""
+        )
         table.add_row(name, r.status, r.model or "", str(r.attempts), str(r.turns or ""),
                       str(r.tool_calls or ""), tokens, (r.error or "")[:100])  # fmt: skip
     console.print(table)
@@ -227,23 +239,13 @@ def demo(
 
 
 def main() -> None:
-    """Console entry point: user mistakes become one line on stderr and exit code 2."""
+    """Console entry point: user mistakes become one line on stderr and exit code 2.
+
+    typer (in standalone mode) already turns usage errors into exit code 2 and ``typer.Exit``
+    into its code; what is left for us is flowgraph's own errors.
+    """
     try:
-        code = app(standalone_mode=False)
+        app()
     except FlowgraphError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except _click_errors() as exc:
-        exc.show()
-        sys.exit(2)
-    except typer.Abort:
-        sys.exit(130)
-    sys.exit(code if isinstance(code, int) else 0)
-
-
-def _click_errors() -> type[Exception]:
-    import click
-
-    return click.ClickException

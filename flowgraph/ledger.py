@@ -1,7 +1,7 @@
 """Ledger: the run's durable record and hand-off document, kept in a run directory.
 
     runs/<run-id>/
-        ledger.json      a pretty, versioned snapshot, replaced atomically: readable at every instant
+        ledger.json      a pretty, versioned snapshot, replaced atomically (always readable)
         events.jsonl     an append-only journal of changes since the run began (O(1) per update)
         ledger.lock      held by the one process that drives the run
         outputs/         node outputs too large to keep inline
@@ -40,7 +40,15 @@ from flowgraph.errors import (
     LedgerVersionError,
 )
 
-__all__ = ["SCHEMA_VERSION", "Feature", "Ledger", "LedgerDoc", "NodeRecord", "NodeStatus", "now_iso"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "Feature",
+    "Ledger",
+    "LedgerDoc",
+    "NodeRecord",
+    "NodeStatus",
+    "now_iso",
+]
 
 SCHEMA_VERSION = 1
 LEDGER_FILE = "ledger.json"
@@ -151,7 +159,9 @@ class Ledger:
     # -- opening ----------------------------------------------------------------------------
 
     @classmethod
-    def memory(cls, *, run_id: str, graph: str, fingerprint: str, input: Mapping[str, Any]) -> Ledger:
+    def memory(
+        cls, *, run_id: str, graph: str, fingerprint: str, input: Mapping[str, Any]
+    ) -> Ledger:
         """A ledger that lives only in memory (a run without a run directory)."""
         return cls(_new_doc(run_id, graph, fingerprint, input), None, None, 0.0)
 
@@ -320,7 +330,7 @@ class Ledger:
         self._snapshot_cost = self._last_snapshot - started
 
     def on_snapshot(self, describe: Any) -> None:
-        """Call ``describe(doc, run_dir)`` before each snapshot, to refresh derived plain-words fields."""
+        """Call ``describe(doc, run_dir)`` before each snapshot to refresh derived fields."""
         self._describe = describe
 
     def close(self) -> None:
@@ -366,11 +376,15 @@ def _load(path: Path) -> tuple[LedgerDoc, int]:
     """Parse the snapshot and replay the journal lines written after it."""
     file = path / LEDGER_FILE
     if not path.is_dir():
-        raise LedgerError(f"{path} is not a run directory; pass the directory that holds {LEDGER_FILE}")
+        raise LedgerError(
+            f"{path} is not a run directory; pass the directory that holds {LEDGER_FILE}"
+        )
     if not file.exists():
-        hint = " (events.jsonl is there: the run never wrote its first snapshot)" if (
-            path / JOURNAL_FILE
-        ).exists() else ""
+        hint = (
+            " (events.jsonl is there: the run never wrote its first snapshot)"
+            if (path / JOURNAL_FILE).exists()
+            else ""
+        )
         raise LedgerCorruptError(f"{path} holds no {LEDGER_FILE}{hint}; start a new run instead")
     doc = _parse(file)
     offset = doc.journal.offset

@@ -8,7 +8,6 @@ fingerprint is unchanged is never run again; its stored output feeds its depende
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -160,7 +159,9 @@ class _Run:
         self.outputs: dict[str, Any] = {}
         self.reports: dict[str, NodeReport] = {}
         self.executed: list[str] = []
-        self.workspace = (ledger.run_dir or Path.cwd()) / "workspace"
+        # Absolute, so tools and subprocesses that change directory still find it.
+        self.run_dir = ledger.run_dir.resolve() if ledger.run_dir else None
+        self.workspace = (self.run_dir or Path.cwd()) / "workspace"
         ledger.on_snapshot(describe)
 
     # -- planning ---------------------------------------------------------------------------
@@ -172,7 +173,11 @@ class _Run:
         records = self.doc.nodes
         for name in self.valid.order:
             record = records.get(name)
-            if record is not None and record.status == FINAL_OK and record.fingerprint == prints[name]:
+            if (
+                record is not None
+                and record.status == FINAL_OK
+                and record.fingerprint == prints[name]
+            ):
                 self.outputs[name] = self.ledger.output(name)
                 continue
             todo.append(name)
@@ -180,7 +185,9 @@ class _Run:
             if record is None:
                 self.ledger.update_node(name, fingerprint=prints[name], kind=node.kind)
             elif record.status != "pending" or record.fingerprint != prints[name]:
-                self.ledger.update_node(name, status="pending", fingerprint=prints[name], kind=node.kind)
+                self.ledger.update_node(
+                    name, status="pending", fingerprint=prints[name], kind=node.kind
+                )
         return todo
 
     async def execute(self, max_concurrency: int | None, backoff: float) -> RunResult:
@@ -254,7 +261,7 @@ class _Run:
             node=name,
             input=self.doc.input,
             outputs={a: self.outputs[a] for a in self.valid.ancestors[name]},
-            run_dir=self.ledger.run_dir,
+            run_dir=self.run_dir,
             workspace=self.workspace,
         )
         if isinstance(node, RoleNode):
@@ -332,7 +339,7 @@ class _Run:
 
 
 def _fields(event: Event) -> dict[str, Any]:
-    return {k: getattr(event, k) for k in event.__slots__}  # type: ignore[union-attr]
+    return {k: getattr(event, k) for k in event.__slots__}
 
 
 def describe(doc: LedgerDoc, run_dir: Path | None) -> None:

@@ -69,14 +69,16 @@ class Tool:
             default = ... if param.default is inspect.Parameter.empty else param.default
             fields[param.name] = (annotation, default)
         config = ConfigDict(extra="forbid")
-        model: type[BaseModel] = create_model(  # type: ignore[call-overload]
-            f"{self.name}_args", __config__=config, **fields
-        )
+        model: type[BaseModel] = create_model(f"{self.name}_args", __config__=config, **fields)
         return model
 
     def to_param(self) -> dict[str, Any]:
         """The Messages-API tool param for this tool."""
-        return {"name": self.name, "description": self.description, "input_schema": self.input_schema}
+        return {
+            "name": self.name,
+            "description": self.description,
+            "input_schema": self.input_schema,
+        }
 
     async def call(self, arguments: dict[str, Any], context: Context) -> ToolResult:
         """Validate the model's arguments, run the function, and turn any failure into an error
@@ -117,4 +119,3 @@ def tool(
         return Tool(f, name=name, description=description)
 
     return wrap(func) if func is not None else wrap
-

@@ -1,0 +1,101 @@
+"""The `flowgraph` command as a user runs it: run, status, show, resume, and plain progress."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from flowgraph import Ledger
+
+TEAM = """
+from flowgraph import Graph, Role, Context
+from flowgraph.testing import ScriptedModel
+
+async def check(ctx: Context) -> dict:
+    return {"api": ctx.outputs["api"]}
+
+client = ScriptedModel({"plan": ["plan for {feature}"], "api": ["api done"]})
+graph = Graph("team", inputs=["feature"], client=client)
+graph.node("plan", Role("architect", "You plan.", model="opus"), "Plan {feature}")
+graph.node("api", Role("backend", "You build."), "Build {plan}", after=["plan"])
+graph.node("check", check, after=["api"])
+"""
+
+
+def cli(exe: list[str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*exe, *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+
+
+def test_run_then_status_table_and_json(tmp_path: Path, flowgraph_exe: list[str]) -> None:
+    (tmp_path / "team.py").write_text(TEAM)
+    done = cli(
+        flowgraph_exe, tmp_path, "run", "team.py", "--input", "feature=login", "--run-dir", "r"
+    )
+    assert done.returncode == 0, done.stderr
+    assert "plan: passed after 1 turns, 0 tool calls" in done.stdout
+    assert "run team-" in done.stdout and "passed" in done.stdout
+    assert "flowgraph status r" in done.stdout
+
+    table = cli(flowgraph_exe, tmp_path, "status", "r")
+    assert table.returncode == 0
+    assert "claude-opus-5-5" in table.stdout and "3 of 3 nodes passed" in table.stdout
+
+    summary = json.loads(cli(flowgraph_exe, tmp_path, "status", "r", "--json").stdout)
+    assert summary["status"] == "passed"
+    assert summary["counts"] == {"passed": 3}
+    assert summary["features"] == [{"name": n, "passes": True} for n in ("plan", "api", "check")]
+    assert summary["nodes"]["plan"]["model"] == "claude-opus-5-5"
+
+
+def test_run_into_an_existing_run_dir_resumes_it(tmp_path: Path, flowgraph_exe: list[str]) -> None:
+    (tmp_path / "team.py").write_text(TEAM)
+    cli(flowgraph_exe, tmp_path, "run", "team.py", "-i", "feature=x", "--run-dir", "r")
+    again = cli(flowgraph_exe, tmp_path, "run", "team.py", "--run-dir", "r")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("passed earlier, reused") == 3
+    resumed = cli(flowgraph_exe, tmp_path, "resume", "r")
+    assert resumed.returncode == 0 and "0 of 3 nodes to run" in resumed.stdout
+
+
+def test_show_prints_mermaid(tmp_path: Path, flowgraph_exe: list[str]) -> None:
+    (tmp_path / "team.py").write_text(TEAM)
+    shown = cli(flowgraph_exe, tmp_path, "show", "team.py:graph", "--format", "mermaid")
+    assert shown.returncode == 0
+    assert shown.stdout.startswith("flowchart TD\n")
+    assert "plan --> api" in shown.stdout and "api --> check" in shown.stdout
+
+
+def test_failed_run_exits_1_and_says_what_to_do(tmp_path: Path, flowgraph_exe: list[str]) -> None:
+    (tmp_path / "bad.py").write_text(
+        "from flowgraph import Graph\n"
+        "async def boom(ctx):\n    raise RuntimeError('tests failed: 2 of 5')\n"
+        "graph = Graph('bad')\ngraph.node('tests', boom)\n"
+    )
+    failed = cli(flowgraph_exe, tmp_path, "run", "bad.py", "--run-dir", "r")
+    assert failed.returncode == 1
+    assert "tests: failed: tests failed: 2 of 5" in failed.stdout
+    assert "fix the failure of tests" in failed.stdout
+    assert Ledger.read(tmp_path / "r").nodes["tests"].error == "tests failed: 2 of 5"
+
+
+def test_demo_runs_offline_and_says_the_models_are_scripted(
+    tmp_path: Path, flowgraph_exe: list[str]
+) -> None:
+    demo = cli(flowgraph_exe, tmp_path, "demo", "--run-dir", "d")
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert "SCRIPTED" in demo.stdout
+    assert "flowgraph resume" in demo.stdout or "flowgraph status d" in demo.stdout
+    doc = Ledger.read(tmp_path / "d")
+    assert doc.status == "passed" and len(doc.nodes) >= 5
+
+
+def test_log_json_writes_json_lines_with_run_and_node(
+    tmp_path: Path, flowgraph_exe: list[str]
+) -> None:
+    (tmp_path / "team.py").write_text(TEAM)
+    done = cli(flowgraph_exe, tmp_path, "run", "team.py", "-i", "feature=x", "--log-json")
+    lines = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    started = [e for e in lines if e["event"] == "NodeStarted"]
+    assert {e["node"] for e in started} == {"plan", "api", "check"}
+    assert all(e["run_id"].startswith("team-") for e in lines)
