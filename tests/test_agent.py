@@ -73,7 +73,9 @@ def test_invalid_tool_arguments_are_reported_to_the_model() -> None:
 
 
 def test_structured_output_is_validated_and_fixed_after_feedback() -> None:
-    model = ScriptedModel({"review": ['{"approved": "maybe"}', '```json\n{"approved": true, "notes": "fine"}\n```']})
+    model = ScriptedModel(
+        {"review": ['{"approved": "maybe"}', '```json\n{"approved": true, "notes": "fine"}\n```']}
+    )
     g = Graph("g")
     g.node("review", Role("reviewer", "x", output=Verdict), "review it")
     result = g.run_sync(client=model)

@@ -18,7 +18,10 @@ def test_unknown_dependency_names_the_node_and_lists_the_nodes() -> None:
     g = Graph("g")
     g.node("plan", writer, "plan")
     g.node("tests", writer, "test", after=["reviwer"])
-    with pytest.raises(GraphError, match=r"node 'tests' depends on .reviwer., which does not exist; nodes are: plan, tests"):
+    with pytest.raises(
+        GraphError,
+        match=r"node 'tests' depends on .reviwer., which does not exist; nodes are: plan, tests",
+    ):
         g.validate()
 
 
@@ -27,7 +30,7 @@ def test_cycle_is_refused_with_its_path() -> None:
     g.node("a", step, after=["c"])
     g.node("b", step, after=["a"])
     g.node("c", step, after=["b"])
-    with pytest.raises(GraphError, match="has a cycle: .* -> .* -> .* -> "):
+    with pytest.raises(GraphError, match=r"has a cycle: .* -> .* -> .* -> "):
         g.validate()
 
 
@@ -41,7 +44,10 @@ def test_duplicate_node_is_refused_at_once() -> None:
 def test_template_field_nobody_provides() -> None:
     g = Graph("g", inputs=["feature"])
     g.node("plan", writer, "Plan {featur}")
-    with pytest.raises(GraphError, match=r"uses \{featur\}, which no upstream node or input provides; inputs: feature"):
+    with pytest.raises(
+        GraphError,
+        match=r"uses \{featur\}, which no upstream node or input provides; inputs: feature",
+    ):
         g.validate()
 
 
@@ -93,7 +99,11 @@ def test_inherit_takes_the_graph_default_and_aliases_resolve() -> None:
     g.node("b", Role("r2", "x", model="opus"), "task")
     g.node("c", Role("r3", "x", model="claude-sonnet-4-6"), "task")
     nodes = g.validate().nodes
-    assert [nodes[n].model for n in "abc"] == ["claude-haiku-5-5", "claude-opus-5-5", "claude-sonnet-4-6"]
+    assert [nodes[n].model for n in "abc"] == [
+        "claude-haiku-5-5",
+        "claude-opus-5-5",
+        "claude-sonnet-4-6",
+    ]
 
 
 def test_rshift_declares_dependencies_in_both_directions() -> None:

@@ -14,7 +14,12 @@ from flowgraph.ledger import JOURNAL_FILE, LEDGER_FILE, SCHEMA_VERSION
 
 def new(tmp_path: Path, **kw: object) -> Ledger:
     return Ledger.create(
-        tmp_path / "run", run_id="r1", graph="g", fingerprint="f", input={"x": 1}, **kw  # type: ignore[arg-type]
+        tmp_path / "run",
+        run_id="r1",
+        graph="g",
+        fingerprint="f",
+        input={"x": 1},
+        **kw,  # type: ignore[arg-type]
     )
 
 

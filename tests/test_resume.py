@@ -14,7 +14,7 @@ from pathlib import Path
 from flowgraph import Context, Graph, Ledger, Role
 from flowgraph.testing import ScriptedModel
 
-GRAPH_FILE = '''
+GRAPH_FILE = """
 import asyncio, os
 from pathlib import Path
 from flowgraph import Graph, Context
@@ -33,7 +33,7 @@ for i in range(8):
     graph.node(f"mid{i}", work, after=["root"])
 graph.node("join", work, after=[f"mid{i}" for i in range(8)])
 graph.node("last", work, after=["join"])
-'''
+"""
 
 
 class LedgerWatcher(threading.Thread):
@@ -165,7 +165,7 @@ def test_failed_nodes_retry_on_resume_and_skipped_ones_follow(tmp_path: Path) ->
     assert Ledger.read(tmp_path / "run").nodes["flaky"].attempts == 2
 
 
-SLOW_FILE = '''
+SLOW_FILE = """
 import asyncio
 from flowgraph import Graph, Context
 
@@ -174,7 +174,7 @@ async def slow(ctx: Context) -> None:
 
 graph = Graph("slow")
 graph.node("slow", slow)
-'''
+"""
 
 
 def test_second_process_on_the_same_run_gets_a_clear_error_and_changes_nothing(
@@ -189,7 +189,9 @@ def test_second_process_on_the_same_run_gets_a_clear_error_and_changes_nothing(
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            if (run_dir / "ledger.json").exists() and "running" in (run_dir / "ledger.json").read_text():
+            if (run_dir / "ledger.json").exists() and "running" in (
+                run_dir / "ledger.json"
+            ).read_text():
                 break
             time.sleep(0.02)
         time.sleep(0.6)  # let the first process's periodic snapshot settle

@@ -174,5 +174,7 @@ def test_events_report_every_node_outcome() -> None:
     g = Graph("events")
     g.node("a", ok)
     g.node("b", ok, after=["a"])
-    g.run_sync(on_event=lambda e: seen.append((e.node, e.status)) if isinstance(e, NodeFinished) else None)
+    g.run_sync(
+        on_event=lambda e: seen.append((e.node, e.status)) if isinstance(e, NodeFinished) else None
+    )
     assert seen == [("a", "passed"), ("b", "passed")]
