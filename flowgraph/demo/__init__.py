@@ -1,0 +1,173 @@
+"""The flowgraph demo: a feature team of five roles that edits a real sample project.
+
+The demo's models are **scripted**: ``scripted_client()`` replays canned turns from
+``flowgraph.demo._script`` — no API calls, no API key needed. Everything else is real: the
+roles' tool calls read and write files in the run's workspace, the ``run_tests`` step runs the
+project's tests in a child Python process, and the run is recorded in a resumable ledger.
+
+The graph (``build_graph``), with each role's model::
+
+    prepare (step)
+      -> architect (opus)
+        -> backend (sonnet)  +  frontend (haiku)      in parallel
+          -> run_tests (step)                         after both
+            -> tester (haiku)
+              -> reviewer (opus)                      structured output: Review
+
+``backend`` and ``frontend`` run in parallel; ``run_tests`` starts when both have passed and
+fails the run if any test fails, so the tester and reviewer only see working code.
+
+Example:
+    >>> from flowgraph.demo import build_graph, scripted_client
+    >>> result = build_graph().run_sync(client=scripted_client(), run_dir="runs/demo")
+    >>> result["reviewer"]["verdict"]
+    'approve'
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from flowgraph.demo._script import SCRIPT
+from flowgraph.demo.steps import prepare, run_tests
+from flowgraph.demo.tools import list_files, read_file, write_file
+from flowgraph.graph import Graph
+from flowgraph.role import Role
+from flowgraph.testing import ScriptedModel
+
+__all__ = ["DEFAULT_FEATURE", "Plan", "Review", "build_graph", "scripted_client"]
+
+DEFAULT_FEATURE = "add a due-date to todo items"
+FILE_TOOLS = (read_file, write_file, list_files)
+
+
+class Plan(BaseModel):
+    """The architect's output: the design in brief, and each builder's share of it."""
+
+    summary: str = Field(description="the design in two or three sentences")
+    backend: str = Field(description="what the backend developer changes, file by file")
+    frontend: str = Field(description="what the frontend developer changes, file by file")
+
+
+class Review(BaseModel):
+    """The reviewer's verdict on the change."""
+
+    verdict: Literal["approve", "request_changes"]
+    notes: list[str] = Field(description="one finding per item, most important first")
+
+
+_PROJECT = (
+    "You work in a small Python project, the `todo` package, in your workspace; read, write "
+    "and list files with your tools (paths relative to the workspace). Tests are plain "
+    "functions named test_* in tests/test_*.py that use `assert` (no pytest)."
+)
+
+architect = Role(
+    "architect",
+    f"You are the software architect. {_PROJECT} Read the code, write the design to "
+    "docs/design.md, and split the work between a backend and a frontend developer.",
+    model="opus",
+    tools=FILE_TOOLS,
+    output=Plan,
+    max_turns=8,
+)
+backend = Role(
+    "backend",
+    f"You are a backend developer. {_PROJECT} Implement your part of the design in the "
+    "library code, keep existing tests passing, and add tests for what you build.",
+    model="sonnet",
+    tools=FILE_TOOLS,
+    max_turns=12,
+)
+frontend = Role(
+    "frontend",
+    f"You are a frontend developer. {_PROJECT} Build the user-facing part of the design "
+    "(a command-line view) on the library API the design describes, with tests.",
+    model="haiku",
+    tools=FILE_TOOLS,
+    max_turns=12,
+)
+tester = Role(
+    "tester",
+    f"You are a test engineer. {_PROJECT} The tests have run; read them and the code, and "
+    "report what they cover and which cases are missing. Do not change files.",
+    model="haiku",
+    tools=(read_file, list_files),
+    max_turns=8,
+)
+reviewer = Role(
+    "reviewer",
+    f"You are the senior reviewer. {_PROJECT} Review the change against the design and the "
+    "tester's report; approve it or request changes, with concrete notes.",
+    model="opus",
+    tools=(read_file, list_files),
+    output=Review,
+    max_turns=8,
+)
+
+
+def build_graph() -> Graph:
+    """The demo graph ``feature_team``: seven nodes, five roles, two parallel builders.
+
+    Returns:
+        A new ``Graph`` whose only input, ``feature``, defaults to ``DEFAULT_FEATURE``.
+    """
+    g = Graph("feature_team", model="sonnet", inputs={"feature": DEFAULT_FEATURE})
+    g.node("prepare", prepare)
+    g.node(
+        "architect",
+        architect,
+        "Design this feature for the todo project: {feature}",
+        after=["prepare"],
+    )
+    g.node(
+        "backend",
+        backend,
+        "Implement the backend of: {feature}\nYour part of the design: {architect.backend}\n"
+        "The full design is in docs/design.md.",
+        after=["architect"],
+    )
+    g.node(
+        "frontend",
+        frontend,
+        "Implement the frontend of: {feature}\nYour part of the design: {architect.frontend}\n"
+        "The full design is in docs/design.md.",
+        after=["architect"],
+    )
+    # Generous, but a hung test must not hold the run forever.
+    g.node("run_tests", run_tests, after=["backend", "frontend"], timeout=120)
+    g.node(
+        "tester",
+        tester,
+        "The tests for '{feature}' ran: {run_tests.passed} passed, {run_tests.failed} failed.\n"
+        "Runner output:\n{run_tests.output}\nReport on coverage and missing cases.",
+        after=["run_tests"],
+    )
+    g.node(
+        "reviewer",
+        reviewer,
+        "Review the change for '{feature}'.\nDesign summary: {architect.summary}\n"
+        "Tester's report: {tester}",
+        after=["tester"],
+    )
+    return g
+
+
+def scripted_client(delay: float = 0.0) -> ScriptedModel:
+    """A scripted model that plays every role of ``build_graph()`` offline.
+
+    Args:
+        delay: seconds to wait before each scripted reply, so a person watching the run sees
+            the backend and frontend work in parallel.
+
+    Returns:
+        A fresh ``ScriptedModel``; its ``script`` dict may be edited (e.g. to make the backend
+        write broken code) without affecting other clients.
+    """
+    return ScriptedModel(
+        {node: list(turns) if not callable(turns) else turns for node, turns in SCRIPT.items()},
+        default=None,  # a node the script forgot is a bug in the demo: fail loudly
+        delay=delay,
+    )
