@@ -120,7 +120,7 @@ def test_advisor_blocks_and_iterations_round_trip_exactly(emu: Emulator, stream:
     assert first.usage.iterations == tuple(raw["usage"]["iterations"])
     assert first.usage.iterations[1]["model"] == "claude-opus-4-7"
     assert emu.requests[0].headers["anthropic-beta"] == "advisor-tool-2026-03-01"
-    history = [
+    history: list[dict[str, Any]] = [
         {"role": "user", "content": "go"},
         {"role": "assistant", "content": list(first.content)},
         {"role": "user", "content": "continue"},

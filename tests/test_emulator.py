@@ -174,7 +174,8 @@ def test_cache_breakpoint_writes_then_reads_and_expires_after_ttl() -> None:
 
         def usage(block: dict[str, Any]) -> dict[str, Any]:
             result: dict[str, Any] = post(emu, body(u([block, {"type": "text", "text": "q"}])))[1]
-            return result["usage"]
+            usage: dict[str, Any] = result["usage"]
+            return usage
 
         assert usage(cached)["cache_creation_input_tokens"] == 100
         now[0] = 200

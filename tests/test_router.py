@@ -108,7 +108,7 @@ def test_429_is_retried_on_the_same_model_honouring_retry_after(emu: Emulator) -
 
 def test_429_retries_back_off_then_fall_back() -> None:
     clock = FakeClock()
-    limited = [TransientModelError("429", status=429) for _ in range(3)]
+    limited: list[Exception] = [TransientModelError("429", status=429) for _ in range(3)]
     router = ModelRouter(FakeModel({PRIMARY: limited}), retries=2, clock=clock)
     served = asyncio.run(router.request(req(), [BACKUP]))
     assert served.served_by == BACKUP
