@@ -199,9 +199,7 @@ def _summary(doc: LedgerDoc) -> dict[str, Any]:
         "next_step": doc.next_step,
         "counts": counts,
         "features": [f.model_dump() for f in doc.features],
-        "nodes": {
-            name: r.model_dump(exclude={"output", "served"}) for name, r in doc.nodes.items()
-        },
+        "nodes": {name: r.summary() for name, r in doc.nodes.items()},
     }
 
 

@@ -25,6 +25,7 @@ import os
 import secrets
 import time
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -74,10 +75,14 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-class NodeRecord(BaseModel):
-    """One node's record: what it is, what happened, what it produced and cost."""
+@dataclass(slots=True)
+class NodeRecord:
+    """One node's record: what it is, what happened, what it produced and cost.
 
-    model_config = ConfigDict(extra="allow")
+    A plain dataclass, not a pydantic model: it is updated several times per node on the hot
+    path, and pydantic validates it where it crosses the boundary (``LedgerDoc`` on load and
+    dump) anyway.
+    """
 
     status: NodeStatus = "pending"
     fingerprint: str = ""
@@ -86,14 +91,20 @@ class NodeRecord(BaseModel):
     model: str | None = None
     turns: int = 0
     tool_calls: int = 0
-    served: list[dict[str, Any]] = Field(default_factory=list)
+    served: list[dict[str, Any]] = field(default_factory=list)
     output: Any = None
     output_file: str | None = None
-    usage: dict[str, int] = Field(default_factory=dict)
+    usage: dict[str, int] = field(default_factory=dict)
     cost_usd: float | None = None
     started_at: str | None = None
     finished_at: str | None = None
     error: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """The record without its output and per-turn detail, for status listings."""
+        data = asdict(self)
+        del data["output"], data["served"]
+        return data
 
 
 class GraphInfo(BaseModel):
@@ -152,6 +163,7 @@ class Ledger:
         self._last_snapshot = time.monotonic()
         self._snapshot_cost = 0.0
         self._describe: Any = None
+        self._changed = False
         if run_dir is not None:
             self._fd = os.open(run_dir / JOURNAL_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
             self._offset = os.fstat(self._fd).st_size
@@ -188,6 +200,7 @@ class Ledger:
         path.mkdir(parents=True, exist_ok=True)
         lock = _acquire(path)
         ledger = cls(_new_doc(run_id, graph, fingerprint, input), path, lock, sync_interval)
+        ledger._changed = True
         ledger.snapshot()
         return ledger
 
@@ -202,6 +215,7 @@ class Ledger:
             graph: when given, refuse a ledger of another graph (before changing anything).
         """
         path = Path(run_dir)
+        seen = _stamp(path)
         doc, offset = _load(path)  # refuse a bad ledger before touching anything
         if graph is not None and doc.graph.name != graph:
             raise LedgerMismatchError(
@@ -210,7 +224,8 @@ class Ledger:
             )
         lock = _acquire(path)
         try:
-            doc, offset = _load(path)  # again under the lock: the last holder may have written
+            if _stamp(path) != seen:  # the last holder wrote while we were reading: read again
+                doc, offset = _load(path)
             _truncate_torn_tail(path / JOURNAL_FILE, offset)
             for tmp in path.glob(f"{LEDGER_FILE}.*.tmp"):
                 tmp.unlink(missing_ok=True)
@@ -238,6 +253,17 @@ class Ledger:
         if record is None:
             record = self.doc.nodes[name] = NodeRecord()
         return record
+
+    def set_node(self, name: str, **fields: Any) -> None:
+        """Change a node's record in memory only; the next ``snapshot`` makes it durable.
+
+        For planning before a run starts: the snapshot that follows records every node at
+        once, which is cheaper than a journal line per node.
+        """
+        record = self.node(name)
+        for key, value in fields.items():
+            setattr(record, key, value)
+        self._changed = True
 
     def update_node(self, name: str, **fields: Any) -> None:
         """Change fields of a node's record and journal the change."""
@@ -278,6 +304,7 @@ class Ledger:
             _atomic_write(self.run_dir / relative, data)
 
     def _journal(self, entry: dict[str, Any]) -> None:
+        self._changed = True
         if self._fd is None:
             return
         self._pending.append(json.dumps(entry, default=str).encode() + b"\n")
@@ -313,9 +340,10 @@ class Ledger:
             self.snapshot()
 
     def snapshot(self) -> None:
-        """Write ``ledger.json`` atomically from the in-memory state."""
-        if self.run_dir is None or self._fd is None:
+        """Write ``ledger.json`` atomically from the in-memory state, if it changed."""
+        if self.run_dir is None or self._fd is None or not self._changed:
             return
+        self._changed = False
         started = time.monotonic()
         if self._pending:
             self.flush()
@@ -370,6 +398,18 @@ def _acquire(path: Path) -> FileLock:
             f"(see `flowgraph status {path}`) or stop it before resuming"
         ) from None
     return lock
+
+
+def _stamp(path: Path) -> tuple[tuple[int, int], ...]:
+    """Sizes and change times of the ledger's files, to tell whether they changed."""
+    stamps = []
+    for name in (LEDGER_FILE, JOURNAL_FILE):
+        try:
+            st = (path / name).stat()
+        except FileNotFoundError:
+            st = None
+        stamps.append((st.st_size, st.st_mtime_ns) if st else (-1, -1))
+    return tuple(stamps)
 
 
 def _load(path: Path) -> tuple[LedgerDoc, int]:

@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -127,6 +127,8 @@ def _default_client() -> Model:
 
 
 def _jsonable(name: str, value: Any) -> Any:
+    if value is None or type(value) in (str, int, float, bool):
+        return value
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     try:
@@ -137,6 +139,27 @@ def _jsonable(name: str, value: Any) -> Any:
             "return str, numbers, lists, dicts or a pydantic model"
         ) from None
     return value
+
+
+class _Upstream(Mapping[str, Any]):
+    """A read-only view of the outputs of one node's ancestors, built only if it is read.
+
+    Copying every ancestor's output into each node's context made a chain quadratic.
+    """
+
+    def __init__(self, valid: ValidGraph, node: str, outputs: Mapping[str, Any]) -> None:
+        self._valid, self._node, self._outputs = valid, node, outputs
+
+    def __getitem__(self, name: str) -> Any:
+        if name in self._valid.ancestors(self._node):
+            return self._outputs[name]
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return (a for a in self._valid.ancestors(self._node) if a in self._outputs)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 class _Run:
@@ -156,6 +179,7 @@ class _Run:
         self.doc = ledger.doc
         self.log = get_logger(run_id=self.doc.run_id, graph=valid.name)
         self._log_on = logging.getLogger("flowgraph").isEnabledFor(logging.INFO)
+        self.listening = self._log_on or on_event is not None
         self.outputs: dict[str, Any] = {}
         self.reports: dict[str, NodeReport] = {}
         self.executed: list[str] = []
@@ -182,18 +206,18 @@ class _Run:
                 continue
             todo.append(name)
             node = self.valid.nodes[name]
-            if record is None:
-                self.ledger.update_node(name, fingerprint=prints[name], kind=node.kind)
-            elif record.status != "pending" or record.fingerprint != prints[name]:
-                self.ledger.update_node(
+            if record is None or record.status != "pending" or record.fingerprint != prints[name]:
+                # set_node: the snapshot written before any node starts makes these durable.
+                self.ledger.set_node(
                     name, status="pending", fingerprint=prints[name], kind=node.kind
                 )
         return todo
 
     async def execute(self, max_concurrency: int | None, backoff: float) -> RunResult:
         todo = self._plan()
-        self.ledger.update_run(status="running")
-        self.ledger.snapshot()
+        if todo:
+            self.ledger.update_run(status="running")
+            self.ledger.snapshot()
         self.emit(
             RunStarted(
                 self.doc.run_id,
@@ -204,8 +228,9 @@ class _Run:
                 {n: node.model for n, node in self.valid.nodes.items()},
             )
         )
+        planned = set(todo)
         for name in self.valid.order:
-            if name not in todo:
+            if name not in planned:
                 self.emit(NodeFinished(name, FINAL_OK, reused=True))
         if any(isinstance(self.valid.nodes[n], RoleNode) for n in todo) and self.client is None:
             self.client = _default_client()
@@ -260,7 +285,7 @@ class _Run:
         ctx = Context(
             node=name,
             input=self.doc.input,
-            outputs={a: self.outputs[a] for a in self.valid.ancestors[name]},
+            outputs=_Upstream(self.valid, name, self.outputs),
             run_dir=self.run_dir,
             workspace=self.workspace,
         )
@@ -284,14 +309,16 @@ class _Run:
             name, status="running", attempts=self.doc.nodes[name].attempts + 1,
             started_at=now_iso(), finished_at=None, error=None,
         )  # fmt: skip
-        self.emit(NodeStarted(name, attempt, self.valid.nodes[name].model))
+        if self.listening:  # events cost a little per node; build them only for a listener
+            self.emit(NodeStarted(name, attempt, self.valid.nodes[name].model))
 
     def passed(self, name: str, output: Any) -> None:
         self.outputs[name] = output
         self.ledger.update_node(
             name, status="passed", output=output, finished_at=now_iso(), **self._report(name)
         )
-        self.emit(NodeFinished(name, "passed"))
+        if self.listening:
+            self.emit(NodeFinished(name, "passed"))
 
     def failed(self, name: str, error: BaseException) -> None:
         message = str(error) or type(error).__name__
@@ -356,7 +383,9 @@ def describe(doc: LedgerDoc, run_dir: Path | None) -> None:
             parts.append(f"{status}: {', '.join(names[:5])}{more}")
     doc.current_state = f"run {doc.status}; " + "; ".join(parts)
     doc.next_step = _next_step(doc.status, by_status, run_dir)
-    doc.features = [Feature(name=n, passes=r.status == "passed") for n, r in doc.nodes.items()]
+    doc.features = [
+        Feature.model_construct(name=n, passes=r.status == "passed") for n, r in doc.nodes.items()
+    ]
 
 
 def _next_step(status: str, by_status: Mapping[str, list[str]], run_dir: Path | None) -> str:
