@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import inspect
 import sys
 from pathlib import Path
 from typing import Any
@@ -46,17 +47,25 @@ def _exec_file(path: Path) -> dict[str, Any]:
     module_name = f"flowgraph_user_{path.stem}_{digest}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
-        raise ConfigError(f"{path} is not a Python file flowgraph can load")
+        raise ConfigError(
+            f"{path} is not a Python file flowgraph can load; pass a .py file that builds a Graph"
+        )
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
     except SyntaxError as exc:
-        raise ConfigError(f"{path} line {exc.lineno}: syntax error: {exc.msg}") from None
+        raise ConfigError(
+            f"{path} line {exc.lineno}: syntax error: {exc.msg}; fix the syntax and run again"
+        ) from None
     except Exception as exc:
         if _is_flowgraph_error(exc):
             raise
-        raise ConfigError(f"{path} failed to load: {type(exc).__name__}: {exc}") from None
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise ConfigError(
+            f"{path} failed to load: {type(exc).__name__}: {first}; fix the error in that file "
+            f"(run `python {path}` to see where)"
+        ) from None
     return vars(module)
 
 
@@ -71,19 +80,46 @@ def _pick(namespace: dict[str, Any], name: str, location: str, kwargs: dict[str,
     if not name:
         if len(graphs) == 1:
             return next(iter(graphs.values()))
-        found = ", ".join(graphs) or "none"
+        if not graphs:
+            raise ConfigError(
+                f"{location} defines no Graph; build one at module level (graph = Graph(...)) "
+                f"or pass {location}:FUNCTION naming a function that returns one"
+            )
         raise ConfigError(
-            f"{location} holds {len(graphs)} graphs ({found}); name one as {location}:GRAPH"
+            f"{location} holds {len(graphs)} graphs ({', '.join(graphs)}); name one as "
+            f"{location}:GRAPH"
         )
     value = namespace.get(name)
     if isinstance(value, Graph):
         return value
     if callable(value):
-        made = value(**kwargs)
+        made = _call_factory(value, f"{location}:{name}", kwargs)
         if isinstance(made, Graph):
             return made
     found = ", ".join(graphs) or "none"
     raise ConfigError(f"{location} has no graph named {name!r}; graphs in it: {found}")
+
+
+def _call_factory(factory: Any, where: str, kwargs: dict[str, Any]) -> Any:
+    try:
+        inspect.signature(factory).bind(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(
+            f"{where} is a function that needs arguments ({exc}); give its parameters "
+            "defaults, or name a Graph"
+        ) from None
+    except ValueError:
+        pass  # no signature to check (a builtin): just call it
+    try:
+        return factory(**kwargs)
+    except Exception as exc:
+        if _is_flowgraph_error(exc):
+            raise
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise ConfigError(
+            f"{where} failed while building the graph: {type(exc).__name__}: {first}; fix it "
+            "and run again"
+        ) from None
 
 
 def _name_of(namespace: dict[str, Any], graph: Graph) -> str:

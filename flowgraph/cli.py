@@ -11,7 +11,7 @@ import json
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -44,7 +44,11 @@ def _parse_inputs(pairs: list[str]) -> dict[str, Any]:
             try:
                 values[key[:-1]] = json.loads(value)
             except json.JSONDecodeError as exc:
-                raise ConfigError(f"--input {key}: value is not JSON ({exc.msg})") from None
+                name = key[:-1]
+                raise ConfigError(
+                    f"--input {name}: value is not JSON ({exc.msg}); write valid JSON after :=, "
+                    f"e.g. {name}:='{{\"a\": 1}}', or use {name}=VALUE for plain text"
+                ) from None
         else:
             values[key] = value
     return values
@@ -237,13 +241,31 @@ def demo(
 
 
 def main() -> None:
-    """Console entry point: user mistakes become one line on stderr and exit code 2.
-
-    typer (in standalone mode) already turns usage errors into exit code 2 and ``typer.Exit``
-    into its code; what is left for us is flowgraph's own errors.
-    """
+    """Console entry point: user mistakes become one line on stderr and exit code 2."""
     try:
-        app()
+        code = app(standalone_mode=False)
     except FlowgraphError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        _fail(str(exc))
+    except _usage_error() as exc:
+        where = exc.ctx.command_path if exc.ctx else "flowgraph"
+        _fail(f"{exc.format_message().rstrip('.')}; use `{where} --help` to see what it takes")
+    except typer.Abort:
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _usage_error() -> Any:
+    """click's UsageError; typer >= 0.26 vendors click, older typer depends on it."""
+    import importlib
+
+    for module in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            return importlib.import_module(module).UsageError
+        except ImportError:
+            continue
+    raise RuntimeError("typer's click is missing; reinstall flowgraph")  # a broken install

@@ -19,7 +19,9 @@ class Context:
         input: the run input.
         outputs: the outputs of the node's upstream nodes (all ancestors), by node name.
         run_dir: the run directory (holds the ledger); ``None`` for a run without a ledger.
-        workspace: a directory the node may write to (``run_dir / "workspace"`` by default).
+        workspace: a directory the node may write to: ``run_dir / "workspace"``, or a
+            temporary path for a run without a run directory. It is created by whoever first
+            writes there (``mkdir(parents=True, exist_ok=True)``).
     """
 
     node: str

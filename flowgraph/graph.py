@@ -279,7 +279,10 @@ class Graph:
                 "declare it `async def ...(ctx)` (steps run on the event loop)"
             )
         if task is not None:
-            raise GraphError(f"node {name!r}: a function step takes no task template")
+            raise GraphError(
+                f"node {name!r}: a function step takes no task template; remove the task "
+                "argument (a step reads ctx.input and ctx.outputs)"
+            )
         if timeout is not None and timeout <= 0:
             raise GraphError(f"node {name!r}: timeout must be positive seconds or None")
         return StepNode(name, func, timeout=timeout, retries=retries)

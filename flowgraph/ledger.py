@@ -114,7 +114,7 @@ class GraphInfo(BaseModel):
 
 class JournalInfo(BaseModel):
     file: str = JOURNAL_FILE
-    offset: int = 0
+    offset: int = Field(0, ge=0)
 
 
 class Feature(BaseModel):
@@ -465,6 +465,12 @@ def _parse(file: Path) -> LedgerDoc:
 
 def _replay(doc: LedgerDoc, journal: Path, offset: int) -> int:
     """Apply journal lines from ``offset``; a torn last line (a crash mid-write) is ignored."""
+    size = journal.stat().st_size
+    if offset > size:
+        raise LedgerCorruptError(
+            f"{journal} is shorter ({size} bytes) than ledger.json says ({offset}); restore "
+            "both from a backup or start a new run in another directory"
+        )
     with journal.open("rb") as fh:
         fh.seek(offset)
         tail = fh.read()
@@ -475,17 +481,36 @@ def _replay(doc: LedgerDoc, journal: Path, offset: int) -> int:
             entry = json.loads(line)
         except json.JSONDecodeError:
             break
-        if "n" in entry:
-            record = doc.nodes.get(entry["n"])
-            if record is None:
-                record = doc.nodes[entry["n"]] = NodeRecord()
-            for key, value in entry["f"].items():
-                setattr(record, key, value)
-        elif "r" in entry:
-            for key, value in entry["r"].items():
-                setattr(doc, key, value)
+        if not _apply(doc, entry):
+            raise LedgerCorruptError(
+                f"{journal} has a line at byte {offset} that is not a ledger update; restore it "
+                "from a backup or start a new run in another directory"
+            )
         offset += len(line)
     return offset
+
+
+def _apply(doc: LedgerDoc, entry: Any) -> bool:
+    """Apply one journal entry; False if it is not one flowgraph wrote."""
+    if not isinstance(entry, dict):
+        return False
+    fields = entry.get("f") if "n" in entry else entry.get("r")
+    if not isinstance(fields, dict):
+        return False
+    if "n" in entry:
+        if not isinstance(entry["n"], str):
+            return False
+        target: Any = doc.nodes.get(entry["n"])
+        if target is None:
+            target = doc.nodes[entry["n"]] = NodeRecord()
+    else:
+        target = doc
+    try:
+        for key, value in fields.items():
+            setattr(target, key, value)
+    except (AttributeError, TypeError, ValueError):
+        return False
+    return True
 
 
 def _truncate_torn_tail(journal: Path, good: int) -> None:

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import secrets
+import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -185,7 +186,11 @@ class _Run:
         self.executed: list[str] = []
         # Absolute, so tools and subprocesses that change directory still find it.
         self.run_dir = ledger.run_dir.resolve() if ledger.run_dir else None
-        self.workspace = (self.run_dir or Path.cwd()) / "workspace"
+        self.workspace = (
+            self.run_dir / "workspace"
+            if self.run_dir
+            else Path(tempfile.gettempdir()) / f"flowgraph-{self.doc.run_id}"
+        )
         ledger.on_snapshot(describe)
 
     # -- planning ---------------------------------------------------------------------------

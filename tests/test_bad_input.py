@@ -538,7 +538,7 @@ def _(tmp: Path, _s: ExitStack) -> list[str]:
     return ["run", "nope.py"]
 
 
-@case("file-without-graph", "helpers.py", "0 graphs", hint="Graph(")
+@case("file-without-graph", "helpers.py", "defines no Graph", hint="Graph(")
 def _(tmp: Path, _s: ExitStack) -> list[str]:
     return [
         "run",
@@ -576,7 +576,7 @@ def _(tmp: Path, _s: ExitStack) -> list[str]:
     return ["run", "tiny.py:nosuch", "--input", "topic=owls"]
 
 
-@case("graph-factory-needs-arguments", "factory.py", "'build'")
+@case("graph-factory-needs-arguments", "factory.py", "factory.py:build")
 def _(tmp: Path, _s: ExitStack) -> list[str]:
     write(
         tmp,

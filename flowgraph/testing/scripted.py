@@ -70,8 +70,9 @@ class ScriptedModel:
 
     async def request(self, request: ModelRequest) -> ModelResponse:
         self.requests.append(request)
-        if self.delay:
-            await asyncio.sleep(self.delay)
+        # Always yield, as a network call would: with no delay, parallel nodes would
+        # otherwise run one after another and hide ordering bugs.
+        await asyncio.sleep(self.delay)
         reply = self._pick(request)
         while callable(reply) and not isinstance(reply, ModelResponse | BaseException):
             reply = reply(request)
