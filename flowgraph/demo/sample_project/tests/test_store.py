@@ -1,5 +1,3 @@
-# mypy: disable-error-code="import-not-found"
-# (mypy sees this file inside flowgraph, where `todo` is not a top-level package.)
 from todo.store import TodoList
 
 
