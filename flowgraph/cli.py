@@ -81,7 +81,13 @@ def _execute(graph: Graph, run_dir: Path, input: dict[str, Any] | None, **kw: An
     with Progress() as progress:
         try:
             result = asyncio.run(
-                _drive(graph, input=input, run_dir=run_dir, on_event=progress, **kw)
+                _drive(
+                    graph,
+                    input=input,
+                    run_dir=run_dir,
+                    on_event=progress,
+                    **kw,
+                )
             )
         except (asyncio.CancelledError, KeyboardInterrupt):
             result = None
@@ -96,10 +102,14 @@ def _execute(graph: Graph, run_dir: Path, input: dict[str, Any] | None, **kw: An
     raise typer.Exit(0 if result.ok else 1)
 
 
-def _default_run_dir(graph: Graph) -> Path:
+def _new_run(graph: Graph, run_dir: Path | None) -> tuple[Path, str | None]:
+    """The run directory, and the run id when we name the directory ``runs/<run-id>``."""
+    if run_dir is not None:
+        return run_dir, None
     from flowgraph.runner import new_run_id
 
-    return Path("runs") / new_run_id(graph.name)
+    run_id = new_run_id(graph.name)
+    return Path("runs") / run_id, run_id
 
 
 @app.command()
@@ -120,10 +130,9 @@ def run(
     values = _parse_inputs(input or [])
     graph = load_graph(target)
     graph.validate()
-    directory = run_dir or _default_run_dir(graph)
-    resuming = Ledger.exists(directory)
-    _execute(graph, directory, values if values or not resuming else None,
-             max_concurrency=max_concurrency)  # fmt: skip
+    directory, run_id = _new_run(graph, run_dir)
+    values_or_none = values if values or not Ledger.exists(directory) else None
+    _execute(graph, directory, values_or_none, max_concurrency=max_concurrency, run_id=run_id)
 
 
 @app.command()
@@ -232,12 +241,12 @@ def demo(
 
     _setup_logs(log_json, verbose)
     graph = load_graph("flowgraph._launch:offline_demo", {"delay": delay})
-    directory = run_dir or _default_run_dir(graph)
+    directory, run_id = _new_run(graph, run_dir)
     typer.echo(
         "flowgraph demo: five roles on SCRIPTED models (no API calls, no key needed), "
         f"working on a sample project in {directory / 'workspace'}"
     )
-    _execute(graph, directory, None)
+    _execute(graph, directory, None, run_id=run_id)
 
 
 def main() -> None:

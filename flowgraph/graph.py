@@ -315,6 +315,7 @@ class Graph:
         run_dir: str | Path | None = None,
         max_concurrency: int | None = None,
         on_event: Callable[[Event], None] | None = None,
+        run_id: str | None = None,
     ) -> RunResult:
         """Run the graph; with ``run_dir``, record a ledger there, or resume the one it holds.
 
@@ -324,6 +325,7 @@ class Graph:
             run_dir: the run directory; a new one is created if it does not hold a ledger.
             max_concurrency: overrides the graph's ``max_concurrency``.
             on_event: called with every ``Event`` as it happens.
+            run_id: the id of a new run (by default the graph name, a UTC time and a suffix).
         """
         from flowgraph.runner import run_graph
 
@@ -334,6 +336,7 @@ class Graph:
             run_dir=run_dir,
             max_concurrency=max_concurrency,
             on_event=on_event,
+            run_id=run_id,
         )
 
     def run_sync(self, input: Mapping[str, Any] | None = None, **kwargs: Any) -> RunResult:

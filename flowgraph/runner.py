@@ -58,10 +58,11 @@ async def run_graph(
     max_concurrency: int | None = None,
     on_event: Callable[[Event], None] | None = None,
     retry_backoff: float = 0.5,
+    run_id: str | None = None,
 ) -> RunResult:
     """Run (or resume) ``graph``; see ``Graph.run``."""
     valid = graph.validate()
-    ledger = _open_ledger(valid, input, run_dir)
+    ledger = _open_ledger(valid, input, run_dir, run_id)
     try:
         run = _Run(valid, ledger, client or graph.client, on_event)
         return await run.execute(max_concurrency or graph.max_concurrency, retry_backoff)
@@ -90,7 +91,9 @@ def _check_input(graph: Graph, given: Mapping[str, Any] | None) -> dict[str, Any
     return values
 
 
-def _open_ledger(valid: ValidGraph, input: Mapping[str, Any] | None, run_dir: Any) -> Ledger:
+def _open_ledger(
+    valid: ValidGraph, input: Mapping[str, Any] | None, run_dir: Any, run_id: str | None
+) -> Ledger:
     graph = valid.graph
     if run_dir is not None and Ledger.exists(run_dir):
         ledger = Ledger.open(run_dir, graph=graph.name)
@@ -102,7 +105,7 @@ def _open_ledger(valid: ValidGraph, input: Mapping[str, Any] | None, run_dir: An
             )
         return ledger
     values = _check_input(graph, input)
-    run_id = new_run_id(graph.name)
+    run_id = run_id or new_run_id(graph.name)
     if run_dir is None:
         return Ledger.memory(
             run_id=run_id, graph=graph.name, fingerprint=valid.fingerprint, input=values
