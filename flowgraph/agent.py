@@ -22,22 +22,15 @@ from flowgraph.context import Context
 from flowgraph.errors import NodeError
 from flowgraph.events import Event, ModelTurn, ToolCalled
 from flowgraph.graph import RoleNode
-from flowgraph.model import ModelRequest, ModelResponse, Usage
+from flowgraph.model import ModelRequest
+from flowgraph.router import Served
 
-__all__ = ["NodeReport", "Served", "render_task", "run_role"]
-
-
-@dataclass(frozen=True, slots=True)
-class Served:
-    """A model response and who served it (after any fallbacks)."""
-
-    response: ModelResponse
-    model: str
-    fallbacks: tuple[dict[str, str], ...] = ()
+__all__ = ["NodeReport", "render_task", "run_role"]
 
 
 # How a role reaches a model: the request, and the fallback models to try if the primary fails.
 Caller = Callable[[ModelRequest, Sequence[str]], Awaitable[Served]]
+CACHE = {"type": "ephemeral"}
 
 
 @dataclass
@@ -46,7 +39,6 @@ class NodeReport:
 
     turns: int = 0
     tool_calls: int = 0
-    usage: Usage = field(default_factory=Usage)
     served: list[dict[str, Any]] = field(default_factory=list)
     model: str | None = None
     transcript: list[dict[str, Any]] = field(default_factory=list)
@@ -116,22 +108,14 @@ async def run_role(
     report.transcript = messages
     fixes_left = role.output_retries
     for turn in range(1, role.max_turns + 1):
-        request = ModelRequest(
-            model=node.model,
-            system=role.instructions,
-            messages=list(messages),
-            tools=[t.to_param() for t in tools.values()],
-            max_tokens=role.max_tokens,
-            node=node.name,
-        )
-        served = await call(request, node.fallbacks)
+        served = await call(_request(node, messages, tools), node.fallbacks)
         response = served.response
         _record_turn(report, turn, served)
         emit(
             ModelTurn(
                 node.name,
                 turn,
-                served.model,
+                served.served_by,
                 response.stop_reason,
                 response.usage.input_tokens,
                 response.usage.output_tokens,
@@ -139,7 +123,7 @@ async def run_role(
         )
         messages.append({"role": "assistant", "content": list(response.content)})
         if response.stop_reason == "refusal":
-            raise NodeError(f"node {node.name!r}: model {served.model} refused the task")
+            raise NodeError(f"node {node.name!r}: model {served.served_by} refused the task")
         if response.tool_uses:
             results = [
                 await _call_tool(tools, use, ctx, report, emit) for use in response.tool_uses
@@ -172,13 +156,52 @@ async def run_role(
     )
 
 
+def _request(
+    node: RoleNode, messages: list[dict[str, Any]], tools: Mapping[str, Any]
+) -> ModelRequest:
+    """The turn's request; with caching on, breakpoints on the stable prefix (system and tools)
+    and on the end of the conversation, so each turn reads what the last one wrote."""
+    role = node.role
+    params = [t.to_param() for t in tools.values()]
+    system: Any = role.instructions
+    sent = list(messages)
+    if role.cache:
+        system = [{"type": "text", "text": role.instructions, "cache_control": CACHE}]
+        if params:
+            params[-1] = {**params[-1], "cache_control": CACHE}
+        sent[-1] = _with_breakpoint(sent[-1])
+    return ModelRequest(
+        model=node.model,
+        system=system,
+        messages=sent,
+        tools=params,
+        max_tokens=role.max_tokens,
+        node=node.name,
+    )
+
+
+def _with_breakpoint(message: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``message`` whose last block carries a cache breakpoint (the stored
+    conversation stays unmarked: the API allows only four breakpoints per request)."""
+    content = message["content"]
+    blocks = [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
+    blocks[-1] = {**blocks[-1], "cache_control": CACHE}
+    return {**message, "content": blocks}
+
+
 def _record_turn(report: NodeReport, turn: int, served: Served) -> None:
     report.turns = turn
-    report.model = served.model
-    report.usage = report.usage + served.response.usage
-    entry: dict[str, Any] = {"turn": turn, "model": served.model}
-    if served.fallbacks:
-        entry["fallbacks"] = list(served.fallbacks)
+    report.model = served.served_by
+    entry: dict[str, Any] = {"turn": turn, "model": served.served_by}
+    if served.fallbacks_taken:
+        entry["fallbacks"] = [
+            {"model": a.model, "outcome": a.outcome, "reason": a.reason}
+            for a in served.attempts
+            if a.outcome != "served"
+        ]
+    server_fallback = [b for b in served.response.content if b.get("type") == "fallback"]
+    if server_fallback:
+        entry["server_fallbacks"] = server_fallback
     report.served.append(entry)
 
 

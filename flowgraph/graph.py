@@ -30,7 +30,9 @@ from flowgraph.role import Role
 if TYPE_CHECKING:
     from flowgraph.events import Event
     from flowgraph.model import Model
+    from flowgraph.pricing import Pricing
     from flowgraph.result import RunResult
+    from flowgraph.router import ModelLimits
 
 __all__ = ["Graph", "NodeRef", "RoleNode", "StepNode"]
 
@@ -158,6 +160,9 @@ class Graph:
         max_concurrency: how many nodes may run at once; ``None`` for no limit.
         client: the ``Model`` that serves requests; by default the Anthropic API when
             ``ANTHROPIC_API_KEY`` is set.
+        max_cost_usd: the most the whole run may spend (over all its processes).
+        pricing: model prices (``flowgraph.pricing.Pricing``); the built-in table by default.
+        limits: per-model request rates and concurrency (``ModelLimits``), by alias or id.
 
     Example:
         >>> g = Graph("team", model="sonnet", inputs=["feature"])
@@ -174,6 +179,9 @@ class Graph:
         inputs: Sequence[str] | Mapping[str, Any] = (),
         max_concurrency: int | None = None,
         client: Model | None = None,
+        max_cost_usd: float | None = None,
+        pricing: Pricing | None = None,
+        limits: Mapping[str, ModelLimits] | None = None,
     ) -> None:
         if not name:
             raise GraphError("a graph needs a name, e.g. Graph('feature_team')")
@@ -186,6 +194,11 @@ class Graph:
             raise GraphError(f"graph {name!r}: max_concurrency must be at least 1 or None")
         self.max_concurrency = max_concurrency
         self.client = client
+        if max_cost_usd is not None and max_cost_usd <= 0:
+            raise GraphError(f"graph {name!r}: max_cost_usd must be a positive amount or None")
+        self.max_cost_usd = max_cost_usd
+        self.pricing = pricing
+        self.limits = dict(limits or {})
         # Where the graph was loaded from (set by the CLI), so `flowgraph resume` can find it.
         self.source: dict[str, Any] | None = None
         self._declared: dict[str, _Declared] = {}
@@ -316,6 +329,7 @@ class Graph:
         max_concurrency: int | None = None,
         on_event: Callable[[Event], None] | None = None,
         run_id: str | None = None,
+        max_cost_usd: float | None = None,
     ) -> RunResult:
         """Run the graph; with ``run_dir``, record a ledger there, or resume the one it holds.
 
@@ -326,6 +340,7 @@ class Graph:
             max_concurrency: overrides the graph's ``max_concurrency``.
             on_event: called with every ``Event`` as it happens.
             run_id: the id of a new run (by default the graph name, a UTC time and a suffix).
+            max_cost_usd: overrides the graph's run budget (e.g. to resume past it).
         """
         from flowgraph.runner import run_graph
 
@@ -337,6 +352,7 @@ class Graph:
             max_concurrency=max_concurrency,
             on_event=on_event,
             run_id=run_id,
+            max_cost_usd=max_cost_usd,
         )
 
     def run_sync(self, input: Mapping[str, Any] | None = None, **kwargs: Any) -> RunResult:

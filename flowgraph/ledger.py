@@ -94,8 +94,10 @@ class NodeRecord:
     served: list[dict[str, Any]] = field(default_factory=list)
     output: Any = None
     output_file: str | None = None
+    role: str | None = None
     usage: dict[str, int] = field(default_factory=dict)
     cost_usd: float | None = None
+    spend: dict[str, dict[str, Any]] = field(default_factory=dict)
     started_at: str | None = None
     finished_at: str | None = None
     error: str | None = None
@@ -103,7 +105,7 @@ class NodeRecord:
     def summary(self) -> dict[str, Any]:
         """The record without its output and per-turn detail, for status listings."""
         data = asdict(self)
-        del data["output"], data["served"]
+        del data["output"], data["served"], data["spend"]
         return data
 
 
@@ -139,6 +141,7 @@ class LedgerDoc(BaseModel):
     features: list[Feature] = Field(default_factory=list)
     journal: JournalInfo = Field(default_factory=JournalInfo)
     source: dict[str, Any] | None = None  # where `flowgraph resume` finds the graph again
+    costs: dict[str, Any] = Field(default_factory=dict)  # roll-ups, refreshed at each snapshot
     nodes: dict[str, NodeRecord]
 
 

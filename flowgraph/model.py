@@ -68,7 +68,7 @@ class ModelRequest:
 
     Attributes:
         model: the full model id to call (aliases are resolved before this point).
-        system: the system prompt.
+        system: the system prompt, as text or as text blocks (to carry cache breakpoints).
         messages: the conversation, as Messages-API message params.
         tools: tool params (client tools and server tools such as the advisor).
         max_tokens: the output cap for this turn.
@@ -78,7 +78,7 @@ class ModelRequest:
     """
 
     model: str
-    system: str
+    system: str | Sequence[Block]
     messages: Sequence[Message]
     tools: Sequence[Block] = ()
     max_tokens: int = 4096

@@ -34,6 +34,8 @@ class Role:
         retries: how many times a transient failure of the node is retried, with backoff.
         output_retries: how many times an invalid structured output is sent back to be fixed.
         fallbacks: models tried in order when the current one is overloaded (at most 3).
+        max_cost_usd: the most this role's node may spend, over all its attempts.
+        cache: place prompt-cache breakpoints on the instructions, tools and conversation.
     """
 
     name: str
@@ -47,6 +49,8 @@ class Role:
     retries: int = 2
     output_retries: int = 2
     fallbacks: Sequence[str] = ()
+    max_cost_usd: float | None = None
+    cache: bool = True
     _tools: tuple[Tool, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -57,6 +61,8 @@ class Role:
             raise GraphError(f"{where}: max_turns must be at least 1, got {self.max_turns}")
         if self.timeout is not None and self.timeout <= 0:
             raise GraphError(f"{where}: timeout must be positive seconds or None")
+        if self.max_cost_usd is not None and self.max_cost_usd <= 0:
+            raise GraphError(f"{where}: max_cost_usd must be a positive amount of USD or None")
         if len(self.fallbacks) > MAX_FALLBACKS:
             raise GraphError(
                 f"{where}: {len(self.fallbacks)} fallbacks given, at most {MAX_FALLBACKS} "

@@ -20,9 +20,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from flowgraph.agent import NodeReport, Served, run_role
+from flowgraph.accounting import Spend, rollup
+from flowgraph.agent import NodeReport, run_role
+from flowgraph.aliases import resolve_model
+from flowgraph.budget import Budget
+from flowgraph.calls import Calls
 from flowgraph.context import Context
-from flowgraph.errors import ConfigError, NodeError, TransientModelError
+from flowgraph.errors import BudgetError, ConfigError, NodeError, TransientModelError
 from flowgraph.events import (
     Event,
     NodeFinished,
@@ -35,7 +39,9 @@ from flowgraph.graph import Graph, RoleNode, ValidGraph
 from flowgraph.ledger import Feature, Ledger, LedgerDoc, now_iso
 from flowgraph.logs import get_logger
 from flowgraph.model import Model, ModelRequest
+from flowgraph.pricing import DEFAULT_PRICING, Pricing
 from flowgraph.result import RunResult
+from flowgraph.router import ModelLimits, Served
 from flowgraph.scheduler import Scheduler
 
 __all__ = ["describe", "run_graph"]
@@ -59,15 +65,26 @@ async def run_graph(
     on_event: Callable[[Event], None] | None = None,
     retry_backoff: float = 0.5,
     run_id: str | None = None,
+    max_cost_usd: float | None = None,
+    pricing: Pricing | None = None,
+    limits: Mapping[str, ModelLimits] | None = None,
 ) -> RunResult:
     """Run (or resume) ``graph``; see ``Graph.run``."""
     valid = graph.validate()
     ledger = _open_ledger(valid, input, run_dir, run_id)
     try:
         run = _Run(valid, ledger, client or graph.client, on_event)
+        run.pricing = pricing or graph.pricing or DEFAULT_PRICING
+        run.limits = _resolve_limits(limits if limits is not None else graph.limits)
+        run.max_cost_usd = max_cost_usd if max_cost_usd is not None else graph.max_cost_usd
         return await run.execute(max_concurrency or graph.max_concurrency, retry_backoff)
     finally:
         ledger.close()
+
+
+def _resolve_limits(limits: Mapping[str, ModelLimits] | None) -> dict[str, ModelLimits]:
+    """Limits keyed by full model id (users may write aliases)."""
+    return {resolve_model(m, where="limits"): v for m, v in (limits or {}).items()}
 
 
 def _check_input(graph: Graph, given: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -186,6 +203,11 @@ class _Run:
         self.listening = self._log_on or on_event is not None
         self.outputs: dict[str, Any] = {}
         self.reports: dict[str, NodeReport] = {}
+        self.spends: dict[str, Spend] = {}
+        self.pricing: Pricing = DEFAULT_PRICING
+        self.limits: dict[str, ModelLimits] = {}
+        self.max_cost_usd: float | None = None
+        self.calls: Calls | None = None
         self.executed: list[str] = []
         # Absolute, so tools and subprocesses that change directory still find it.
         self.run_dir = ledger.run_dir.resolve() if ledger.run_dir else None
@@ -216,8 +238,9 @@ class _Run:
             node = self.valid.nodes[name]
             if record is None or record.status != "pending" or record.fingerprint != prints[name]:
                 # set_node: the snapshot written before any node starts makes these durable.
+                role = node.role.name if isinstance(node, RoleNode) else None
                 self.ledger.set_node(
-                    name, status="pending", fingerprint=prints[name], kind=node.kind
+                    name, status="pending", fingerprint=prints[name], kind=node.kind, role=role
                 )
         return todo
 
@@ -240,8 +263,14 @@ class _Run:
         for name in self.valid.order:
             if name not in planned:
                 self.emit(NodeFinished(name, FINAL_OK, reused=True))
-        if any(isinstance(self.valid.nodes[n], RoleNode) for n in todo) and self.client is None:
-            self.client = _default_client()
+        if any(isinstance(self.valid.nodes[n], RoleNode) for n in todo):
+            self.calls = Calls(
+                self.client or _default_client(),
+                self.pricing,
+                self._budget(),
+                self.limits,
+                self.emit,
+            )
         nodes = self.valid.nodes
         scheduler = Scheduler(
             self.valid.order,
@@ -262,6 +291,18 @@ class _Run:
             raise
         return self._finish()
 
+    def _budget(self) -> Budget:
+        records = self.doc.nodes
+        node_limits = {
+            n: node.role.max_cost_usd
+            for n, node in self.valid.nodes.items()
+            if isinstance(node, RoleNode)
+        }
+        spent = {n: Spend(r.spend).known_usd for n, r in records.items() if r.spend}
+        return Budget(
+            self.pricing, self.max_cost_usd, node_limits, sum(spent.values()), node_spent=spent
+        )
+
     def _should_retry(self, name: str, error: BaseException) -> bool:
         if isinstance(self.valid.nodes[name], RoleNode):
             return isinstance(error, TransientModelError)
@@ -270,7 +311,12 @@ class _Run:
     def _finish(self) -> RunResult:
         statuses = {n: self.doc.nodes[n].status for n in self.valid.order}
         errors = {n: r.error for n in self.valid.order if (r := self.doc.nodes[n]).error}
-        status = FINAL_OK if all(s == FINAL_OK for s in statuses.values()) else "failed"
+        if all(s == FINAL_OK for s in statuses.values()):
+            status = FINAL_OK
+        elif "budget_exceeded" in statuses.values():
+            status = "budget_exceeded"
+        else:
+            status = "failed"
         self.ledger.update_run(status=status)
         counts: dict[str, int] = {}
         for s in statuses.values():
@@ -305,9 +351,16 @@ class _Run:
         return _jsonable(name, output)
 
     async def _call(self, request: ModelRequest, fallbacks: Sequence[str]) -> Served:
-        assert self.client is not None
-        response = await self.client.request(request)
-        return Served(response, response.model or request.model)
+        assert self.calls is not None
+        name = request.node
+        spend = self.spends.get(name)
+        if spend is None:  # counting goes on across attempts and processes: paid is paid
+            spend = self.spends[name] = Spend(self.doc.nodes[name].spend)
+        served = await self.calls.call(request, fallbacks, spend)
+        self.ledger.update_node(
+            name, usage=spend.usage, cost_usd=spend.cost_usd, spend=spend.rows
+        )  # fmt: skip
+        return served
 
     # -- Hooks: the scheduler tells us, we record and emit ------------------------------------
 
@@ -330,10 +383,11 @@ class _Run:
 
     def failed(self, name: str, error: BaseException) -> None:
         message = str(error) or type(error).__name__
+        status = "budget_exceeded" if isinstance(error, BudgetError) else "failed"
         self.ledger.update_node(
-            name, status="failed", error=message, finished_at=now_iso(), **self._report(name)
+            name, status=status, error=message, finished_at=now_iso(), **self._report(name)
         )
-        self.emit(NodeFinished(name, "failed", message))
+        self.emit(NodeFinished(name, status, message))
 
     def retrying(self, name: str, attempt: int, error: BaseException, delay: float) -> None:
         self.emit(NodeRetrying(name, attempt, str(error), delay))
@@ -361,7 +415,6 @@ class _Run:
             "tool_calls": report.tool_calls,
             "model": report.model,
             "served": report.served,
-            "usage": report.usage.to_dict(),
         }
 
     def emit(self, event: Event) -> None:
@@ -389,6 +442,11 @@ def describe(doc: LedgerDoc, run_dir: Path | None) -> None:
         if names:
             more = f" and {len(names) - 5} more" if len(names) > 5 else ""
             parts.append(f"{status}: {', '.join(names[:5])}{more}")
+    costs = rollup((n, r.role, r.spend) for n, r in doc.nodes.items() if r.spend)
+    doc.costs = costs
+    if costs["run"]["calls"]:
+        usd = costs["run"]["cost_usd"]
+        parts.append("cost unknown (unpriced models)" if usd is None else f"cost ${usd:.4f}")
     doc.current_state = f"run {doc.status}; " + "; ".join(parts)
     doc.next_step = _next_step(doc.status, by_status, run_dir)
     doc.features = [
@@ -402,6 +460,11 @@ def _next_step(status: str, by_status: Mapping[str, list[str]], run_dir: Path | 
         return "nothing left to do: every node passed; outputs are in ledger.json"
     if status == "running":
         return f"the run is in progress; `flowgraph status {where}` shows it"
+    if status == "budget_exceeded":
+        return (
+            f"the budget stopped the run; raise it and resume: "
+            f"`flowgraph resume {where} --max-cost-usd <more>`"
+        )
     failed = by_status.get("failed", [])
     if failed:
         return (

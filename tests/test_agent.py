@@ -27,7 +27,7 @@ def test_tool_loop_runs_tools_and_feeds_results_back() -> None:
 
     model = ScriptedModel({"calc": [tool_call("add", a=2, b=3), "the sum is 5"]})
     g = Graph("g")
-    g.node("calc", Role("calc", "You add.", tools=[add]), "add 2 and 3")
+    g.node("calc", Role("calc", "You add.", tools=[add], cache=False), "add 2 and 3")
     result = g.run_sync(client=model)
     assert result["calc"] == "the sum is 5"
     assert calls == [5]
@@ -80,7 +80,7 @@ def test_structured_output_is_validated_and_fixed_after_feedback() -> None:
     g.node("review", Role("reviewer", "x", output=Verdict), "review it")
     result = g.run_sync(client=model)
     assert result["review"] == {"approved": True, "notes": "fine"}
-    feedback = model.requests[1].messages[-1]["content"]
+    feedback = model.requests[1].messages[-1]["content"][0]["text"]
     assert "did not validate" in feedback
 
 
@@ -114,9 +114,9 @@ def test_each_node_has_its_own_conversation_and_gets_only_upstream_outputs() -> 
 
     model = ScriptedModel({"a": answer, "b": answer, "c": answer})
     g = Graph("g")
-    g.node("a", Role("r", "x"), "first")
-    g.node("b", Role("r", "x"), "second")
-    g.node("c", Role("r", "x"), "use {a}", after=["a", "b"])
+    g.node("a", Role("r", "x", cache=False), "first")
+    g.node("b", Role("r", "x", cache=False), "second")
+    g.node("c", Role("r", "x", cache=False), "use {a}", after=["a", "b"])
     g.run_sync(client=model)
     by_node = {r.node: r for r in model.requests}
     assert by_node["a"].messages == [{"role": "user", "content": "first"}]
@@ -137,3 +137,24 @@ def test_context_parameter_is_injected_and_hidden_from_the_schema(tmp_path) -> N
     g.node("w", Role("r", "x", tools=[where]), "go")
     g.run_sync(client=model, run_dir=tmp_path / "run")
     assert model.requests[1].messages[-1]["content"][0]["content"] == "w"
+
+
+def test_cache_breakpoints_mark_system_tools_and_the_end_of_the_conversation() -> None:
+    @tool
+    def look(q: str) -> str:
+        """Look."""
+        return q
+
+    model = ScriptedModel({"n": [tool_call("look", q="x"), "done"]})
+    g = Graph("g")
+    g.node("n", Role("r", "be brief", tools=[look]), "go")
+    g.run_sync(client=model)
+    first, second = model.requests
+    marker = {"type": "ephemeral"}
+    assert first.system == [{"type": "text", "text": "be brief", "cache_control": marker}]
+    assert first.tools[-1]["cache_control"] == marker
+    assert first.messages[-1]["content"][-1]["cache_control"] == marker
+    # Only the newest message carries the conversation breakpoint: at most 4 per request.
+    marked = [m for m in second.messages if "cache_control" in str(m)]
+    assert marked == [second.messages[-1]]
+    assert second.messages[-1]["content"][-1]["type"] == "tool_result"
