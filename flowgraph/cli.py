@@ -17,7 +17,7 @@ import typer
 
 from flowgraph.errors import ConfigError, FlowgraphError
 from flowgraph.graph import Graph
-from flowgraph.ledger import Ledger, LedgerDoc
+from flowgraph.ledger import Ledger
 from flowgraph.result import RunResult
 
 __all__ = ["app", "main"]
@@ -32,6 +32,22 @@ app = typer.Typer(
 RunDir = Annotated[Path, typer.Argument(help="A run directory (holds ledger.json).")]
 LogJson = Annotated[bool, typer.Option("--log-json", help="Log JSON lines to stderr.")]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log every event to stderr.")]
+MaxCost = Annotated[
+    float | None, typer.Option(min=0.0, help="Stop starting model calls past this many USD.")
+]
+Prices = Annotated[
+    Path | None, typer.Option(help="A JSON or TOML price file (model id -> USD per MTok).")
+]
+
+
+def _apply_money(graph: Graph, max_cost_usd: float | None, prices: Path | None) -> None:
+    """Command-line budget and prices win over the graph's own."""
+    if max_cost_usd is not None:
+        graph.max_cost_usd = max_cost_usd
+    if prices is not None:
+        from flowgraph.pricing import Pricing
+
+        graph.pricing = Pricing.from_file(prices)
 
 
 def _parse_inputs(pairs: list[str]) -> dict[str, Any]:
@@ -120,6 +136,8 @@ def run(
     ] = None,
     run_dir: Annotated[Path | None, typer.Option(help="Run directory (default runs/<id>).")] = None,
     max_concurrency: Annotated[int | None, typer.Option(min=1)] = None,
+    max_cost_usd: MaxCost = None,
+    prices: Prices = None,
     log_json: LogJson = False,
     verbose: Verbose = False,
 ) -> None:
@@ -132,6 +150,7 @@ def run(
     graph.validate()
     directory, run_id = _new_run(graph, run_dir)
     values_or_none = values if values or not Ledger.exists(directory) else None
+    _apply_money(graph, max_cost_usd, prices)
     _execute(graph, directory, values_or_none, max_concurrency=max_concurrency, run_id=run_id)
 
 
@@ -141,6 +160,8 @@ def resume(
     graph_target: Annotated[
         str | None, typer.Option("--graph", metavar="FILE[:GRAPH]", help="Graph to resume with.")
     ] = None,
+    max_cost_usd: MaxCost = None,
+    prices: Prices = None,
     log_json: LogJson = False,
     verbose: Verbose = False,
 ) -> None:
@@ -158,6 +179,7 @@ def resume(
         graph = load_graph(doc.source["target"], doc.source.get("kwargs"))
     else:
         graph = load_graph(graph_target)
+    _apply_money(graph, max_cost_usd, prices)
     _execute(graph, run_dir, None)
 
 
@@ -167,53 +189,28 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Show a run's state from its ledger (safe while another process drives it)."""
+    from flowgraph._reports import print_status, status_summary
+
     doc = Ledger.read(run_dir)
     if as_json:
-        typer.echo(json.dumps(_summary(doc), indent=2))
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    # Off a terminal rich assumes 80 columns and folds model ids; a pipe deserves whole lines.
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-    console.print(f"run [bold]{doc.run_id}[/] of graph [bold]{doc.graph.name}[/]: {doc.status}")
-    table = Table()
-    for column in (
-        "node",
-        "status",
-        "model",
-        "attempts",
-        "turns",
-        "tools",
-        "tokens in/out",
-        "error",
-    ):
-        table.add_column(column, overflow="fold")
-    for name, r in doc.nodes.items():
-        tokens = (
-            f"{r.usage.get('input_tokens', 0)}/{r.usage.get('output_tokens', 0)}" if r.usage else ""
-        )
-        table.add_row(name, r.status, r.model or "", str(r.attempts), str(r.turns or ""),
-                      str(r.tool_calls or ""), tokens, (r.error or "")[:100])  # fmt: skip
-    console.print(table)
-    console.print(f"state: {doc.current_state}")
-    console.print(f"next: {doc.next_step}")
+        typer.echo(json.dumps(status_summary(doc), indent=2))
+    else:
+        print_status(doc)
 
 
-def _summary(doc: LedgerDoc) -> dict[str, Any]:
-    counts: dict[str, int] = {}
-    for record in doc.nodes.values():
-        counts[record.status] = counts.get(record.status, 0) + 1
-    return {
-        "run_id": doc.run_id,
-        "graph": doc.graph.name,
-        "status": doc.status,
-        "current_state": doc.current_state,
-        "next_step": doc.next_step,
-        "counts": counts,
-        "features": [f.model_dump() for f in doc.features],
-        "nodes": {name: r.summary() for name, r in doc.nodes.items()},
-    }
+@app.command()
+def cost(
+    run_dir: RunDir,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the roll-ups as JSON.")] = False,
+) -> None:
+    """Show what a run spent: tokens and USD per node, role, model and kind, and in total."""
+    from flowgraph._reports import cost_summary, print_cost
+
+    doc = Ledger.read(run_dir)
+    if as_json:
+        typer.echo(json.dumps(cost_summary(doc), indent=2))
+    else:
+        print_cost(doc)
 
 
 @app.command()

@@ -1,0 +1,94 @@
+"""What ``flowgraph status`` and ``flowgraph cost`` print: tables for people, JSON for scripts.
+
+Both read a ledger only; they never import the SDK, so they start fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from flowgraph.accounting import TOKEN_FIELDS, rollup
+from flowgraph.ledger import LedgerDoc
+
+__all__ = ["cost_summary", "print_cost", "print_status", "status_summary"]
+
+
+def _console() -> Console:
+    # Off a terminal rich assumes 80 columns and folds model ids; a pipe deserves whole lines.
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+
+
+def _usd(value: float | None) -> str:
+    return "unknown" if value is None else f"${value:.4f}"
+
+
+def status_summary(doc: LedgerDoc) -> dict[str, Any]:
+    """The ledger without outputs and per-turn detail, plus counts by status."""
+    counts: dict[str, int] = {}
+    for record in doc.nodes.values():
+        counts[record.status] = counts.get(record.status, 0) + 1
+    return {
+        "run_id": doc.run_id,
+        "graph": doc.graph.name,
+        "status": doc.status,
+        "current_state": doc.current_state,
+        "next_step": doc.next_step,
+        "counts": counts,
+        "cost_usd": cost_summary(doc)["run"]["cost_usd"],
+        "features": [f.model_dump() for f in doc.features],
+        "nodes": {name: r.summary() for name, r in doc.nodes.items()},
+    }
+
+
+def print_status(doc: LedgerDoc) -> None:
+    """A table of nodes, then the run's state and next step in plain words."""
+    console = _console()
+    console.print(f"run [bold]{doc.run_id}[/] of graph [bold]{doc.graph.name}[/]: {doc.status}")
+    table = Table()
+    columns = ("node", "status", "model", "attempts", "turns", "tools", "tokens in/out", "cost")
+    for column in (*columns, "error"):
+        table.add_column(column, overflow="fold")
+    for name, r in doc.nodes.items():
+        tokens = f"{r.usage.get('input_tokens', 0)}/{r.usage.get('output_tokens', 0)}"
+        cost = _usd(r.cost_usd) if r.spend else ""
+        table.add_row(name, r.status, r.model or "", str(r.attempts), str(r.turns or ""),
+                      str(r.tool_calls or ""), tokens if r.usage else "", cost,
+                      (r.error or "")[:100])  # fmt: skip
+    console.print(table)
+    console.print(f"state: {doc.current_state}")
+    console.print(f"next: {doc.next_step}")
+
+
+def cost_summary(doc: LedgerDoc) -> dict[str, Any]:
+    """Tokens and USD per node, role, model, kind (executor/advisor) and for the run."""
+    return rollup((n, r.role, r.spend) for n, r in doc.nodes.items() if r.spend)
+
+
+def print_cost(doc: LedgerDoc) -> None:
+    """Tables of spend by node, role, model and kind, and the run's total."""
+    costs = cost_summary(doc)
+    console = _console()
+    console.print(f"cost of run [bold]{doc.run_id}[/] ({doc.status})")
+    for axis in ("node", "role", "model", "kind"):
+        rows = costs[f"by_{axis}"]
+        if not rows:
+            continue
+        table = Table(title=f"by {axis}", title_justify="left")
+        table.add_column(axis)
+        for column in ("calls", "input", "output", "cache write", "cache read", "USD"):
+            table.add_column(column, justify="right")
+        for key, row in rows.items():
+            table.add_row(key, str(row["calls"]), *(str(row[f]) for f in TOKEN_FIELDS),
+                          _usd(row["cost_usd"]))  # fmt: skip
+        console.print(table)
+    run = costs["run"]
+    console.print(f"run total: {_usd(run['cost_usd'])} over {run['calls']} model calls")
+    if costs["unknown_models"]:
+        console.print(
+            f"unknown: no price for {', '.join(costs['unknown_models'])}; totals that include "
+            "them are unknown, not $0 (add prices with --prices FILE)"
+        )

@@ -1,0 +1,206 @@
+"""Role nodes on the real SDK against the emulator: fallbacks, the shared breaker, 429 pauses,
+fail-fast errors, budgets, exact accounting, prompt caching, and no key anywhere."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flowgraph import FallbackTaken, Graph, Ledger, Role, tool
+from flowgraph.anthropic_model import AnthropicModel
+from flowgraph.pricing import DEFAULT_PRICING
+from flowgraph.testing.emulator import Emulator, Reply
+
+PRIMARY = "claude-opus-4-7"
+BACKUP = "claude-sonnet-4-6"
+KEY = "sk-test-KEY-must-never-be-written-0123456789"
+
+
+@tool
+def lookup(q: str) -> str:
+    """Look something up."""
+    return f"found {q}"
+
+
+@pytest.fixture
+def emu() -> Iterator[Emulator]:
+    with Emulator(api_key=KEY) as emulator:
+        yield emulator
+
+
+def client(emu: Emulator, **kw: Any) -> AnthropicModel:
+    return AnthropicModel(KEY, base_url=emu.base_url, **kw)
+
+
+def two_turns(body: dict[str, Any]) -> Reply:
+    """Turn 1 calls the tool, turn 2 answers."""
+    if len(body["messages"]) == 1:
+        return Reply.tool_use("lookup", {"q": "x"})
+    return Reply.text("answer")
+
+
+def team(n: int = 1, **role: Any) -> Graph:
+    g = Graph("team")
+    r = Role("worker", "Answer.", model=PRIMARY, tools=[lookup], fallbacks=[BACKUP], **role)
+    for i in range(n):
+        g.node(f"w{i}", r, "work")
+    return g
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_multi_turn_tool_node_and_exact_accounting(
+    emu: Emulator, stream: bool, tmp_path: Path
+) -> None:
+    emu.script(PRIMARY, two_turns)
+    result = team().run_sync(client=client(emu, stream=stream), run_dir=tmp_path / "run")
+    assert result.ok and result["w0"] == "answer"
+    record = Ledger.read(tmp_path / "run").nodes["w0"]
+    billed = emu.billed[PRIMARY]
+    assert record.usage == billed.to_dict()
+    price = DEFAULT_PRICING.get(PRIMARY)
+    assert price is not None
+    expected = (
+        billed.input_tokens * price.input
+        + billed.output_tokens * price.output
+        + billed.cache_creation_input_tokens * price.write_5m
+        + billed.cache_read_input_tokens * price.read
+    ) / 1_000_000
+    assert record.cost_usd == pytest.approx(expected, rel=1e-12)
+    assert [s["model"] for s in record.served] == [PRIMARY, PRIMARY]
+
+
+def test_overload_is_absorbed_by_the_fallback_and_recorded(emu: Emulator, tmp_path: Path) -> None:
+    emu.script(PRIMARY, two_turns)
+    emu.script(BACKUP, two_turns)
+    emu.fault("overloaded", model=PRIMARY, call=0)
+    events: list[FallbackTaken] = []
+    result = team().run_sync(
+        client=client(emu),
+        run_dir=tmp_path / "run",
+        on_event=lambda e: events.append(e) if isinstance(e, FallbackTaken) else None,
+    )
+    assert result.ok
+    turn1 = Ledger.read(tmp_path / "run").nodes["w0"].served[0]
+    assert turn1["model"] == BACKUP
+    assert turn1["fallbacks"][0]["model"] == PRIMARY
+    assert "overloaded (529)" in turn1["fallbacks"][0]["reason"]
+    assert events and events[0].to_model == BACKUP and events[0].node == "w0"
+
+
+@pytest.mark.parametrize(
+    "kind", ["server_error", "unavailable", "drop", "malformed", "sse_error", "slow"]
+)
+def test_each_transient_fault_is_survived_through_the_fallback(emu: Emulator, kind: str) -> None:
+    emu.script(PRIMARY, two_turns)
+    emu.script(BACKUP, two_turns)
+    options = {"delay": 5.0} if kind == "slow" else {}
+    emu.fault(kind, model=PRIMARY, call=0, **options)  # type: ignore[arg-type]
+    result = team().run_sync(client=client(emu, timeout=1.0))
+    assert result.ok, result.errors
+
+
+def test_rate_limit_pauses_the_model_and_retries_it(emu: Emulator, tmp_path: Path) -> None:
+    emu.script(PRIMARY, two_turns)
+    emu.fault("rate_limit", model=PRIMARY, call=0, retry_after=0.2)
+    result = team().run_sync(client=client(emu), run_dir=tmp_path / "run")
+    assert result.ok
+    record = Ledger.read(tmp_path / "run").nodes["w0"]
+    assert [s["model"] for s in record.served] == [PRIMARY, PRIMARY]
+    assert emu.calls(BACKUP) == 0
+
+
+def test_one_overload_makes_parallel_nodes_skip_the_model_during_the_cooldown(
+    emu: Emulator,
+) -> None:
+    emu.latency = 0.05
+    emu.script(PRIMARY, two_turns)
+    emu.script(BACKUP, two_turns)
+    emu.fault("overloaded", model=PRIMARY, call=0)
+    assert team(4).run_sync(client=client(emu)).ok
+    second_turns = [r for r in emu.requests if len(r.body.get("messages", [])) == 3]
+    assert len(second_turns) == 4
+    assert {r.model for r in second_turns} == {BACKUP}  # the breaker was open for everyone
+
+
+@pytest.mark.parametrize(("status", "words"), [(400, "400"), (401, "ANTHROPIC_API_KEY")])
+def test_bad_request_and_bad_key_fail_fast_without_fallback(
+    emu: Emulator, status: int, words: str
+) -> None:
+    if status == 401:
+        model = AnthropicModel("wrong-key", base_url=emu.base_url)
+    else:
+        emu.fault("status", model=PRIMARY, call=0, status=400)
+        model = client(emu)
+    result = team().run_sync(client=model)
+    assert result.statuses["w0"] == "failed"
+    assert words in result.errors["w0"]
+    assert len(emu.requests) == 1  # no retry, no fallback
+
+
+def test_node_budget_stops_before_the_call_and_resume_with_more_finishes(
+    emu: Emulator, tmp_path: Path, flowgraph_exe: list[str]
+) -> None:
+    emu.script(PRIMARY, two_turns)
+    starved = team(max_cost_usd=0.0001).run_sync(client=client(emu), run_dir=tmp_path / "run")
+    assert starved.status == "budget_exceeded"
+    assert starved.statuses["w0"] == "budget_exceeded"
+    assert "would pass its budget" in starved.errors["w0"]
+    assert len(emu.requests) == 0  # no call started past the budget
+    doc = Ledger.read(tmp_path / "run")
+    assert "--max-cost-usd" in doc.next_step
+    fed = team(max_cost_usd=1.0).run_sync(client=client(emu), run_dir=tmp_path / "run")
+    assert fed.ok
+
+
+def test_run_budget_is_shared_by_parallel_branches(emu: Emulator, tmp_path: Path) -> None:
+    emu.latency = 0.05
+    emu.script(PRIMARY, lambda body: Reply.text("done"))
+    # One call's estimate is about $0.077 (1,024 output tokens at $75/MTok): room for two.
+    g = team(6)
+    g.max_cost_usd = 0.16
+    result = g.run_sync(client=client(emu), run_dir=tmp_path / "run")
+    assert result.status == "budget_exceeded"
+    passed = [n for n, s in result.statuses.items() if s == "passed"]
+    assert len(passed) == 2 and len(emu.requests) == 2
+    spent = Ledger.read(tmp_path / "run").costs["run"]["cost_usd"]
+    assert spent <= 0.16
+    more = team(6).run_sync(client=client(emu), run_dir=tmp_path / "run", max_cost_usd=1.0)
+    assert more.ok and len(emu.requests) == 6  # the two passed nodes were not paid again
+
+
+def test_prompt_caching_reads_the_prefix_on_later_turns(emu: Emulator, tmp_path: Path) -> None:
+    emu.script(PRIMARY, two_turns)
+    team().run_sync(client=client(emu), run_dir=tmp_path / "cached")
+    cached = Ledger.read(tmp_path / "cached").nodes["w0"]
+    emu.script(PRIMARY, two_turns)
+    team(cache=False).run_sync(client=client(emu), run_dir=tmp_path / "plain")
+    plain = Ledger.read(tmp_path / "plain").nodes["w0"]
+    assert cached.usage["cache_read_input_tokens"] > 0
+    assert plain.usage["cache_read_input_tokens"] == 0
+    assert cached.usage["cache_creation_input_tokens"] > 0
+
+
+def test_no_trace_of_the_api_key_in_the_run_dir_or_logs(
+    emu: Emulator, tmp_path: Path, flowgraph_exe: list[str]
+) -> None:
+    graph_file = tmp_path / "g.py"
+    graph_file.write_text(
+        "from flowgraph import Graph, Role\n"
+        f"graph = Graph('keyed')\ngraph.node('a', Role('r', 'x', model={PRIMARY!r}), 'go')\n"
+    )
+    env = {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": emu.base_url, "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [*flowgraph_exe, "run", str(graph_file), "--run-dir", "r", "--log-json"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert KEY not in done.stdout + done.stderr
+    files = [p for p in (tmp_path / "r").rglob("*") if p.is_file()]
+    assert files and not [p for p in files if KEY.encode() in p.read_bytes()]
+    assert json.loads((tmp_path / "r" / "ledger.json").read_text())["status"] == "passed"
+    assert all(KEY not in json.dumps(r.headers) for r in emu.requests)
