@@ -9,6 +9,7 @@ errors back a bounded number of times. Only the final output leaves the node.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import string
@@ -31,6 +32,7 @@ __all__ = ["NodeReport", "render_task", "run_role"]
 # How a role reaches a model: the request, and the fallback models to try if the primary fails.
 Caller = Callable[[ModelRequest, Sequence[str]], Awaitable[Served]]
 CACHE = {"type": "ephemeral"}
+SERVER_FALLBACK_BETA = "server-side-fallback-2026-07-01"
 
 
 @dataclass
@@ -42,6 +44,7 @@ class NodeReport:
     served: list[dict[str, Any]] = field(default_factory=list)
     model: str | None = None
     transcript: list[dict[str, Any]] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)  # per-turn metadata, for audit
 
 
 class _PathFormatter(string.Formatter):
@@ -108,9 +111,10 @@ async def run_role(
     report.transcript = messages
     fixes_left = role.output_retries
     for turn in range(1, role.max_turns + 1):
-        served = await call(_request(node, messages, tools), node.fallbacks)
+        request = _request(node, messages, tools)
+        served = await call(request, node.fallbacks)
         response = served.response
-        _record_turn(report, turn, served)
+        _record_turn(report, turn, request, served)
         emit(
             ModelTurn(
                 node.name,
@@ -170,6 +174,11 @@ def _request(
         if params:
             params[-1] = {**params[-1], "cache_control": CACHE}
         sent[-1] = _with_breakpoint(sent[-1])
+    extra: dict[str, Any] = {}
+    betas: tuple[str, ...] = ()
+    if node.server_fallbacks:
+        extra["fallbacks"] = [{"model": m} for m in node.server_fallbacks]
+        betas = (SERVER_FALLBACK_BETA,)
     return ModelRequest(
         model=node.model,
         system=system,
@@ -177,6 +186,8 @@ def _request(
         tools=params,
         max_tokens=role.max_tokens,
         node=node.name,
+        betas=betas,
+        extra=extra,
     )
 
 
@@ -189,9 +200,24 @@ def _with_breakpoint(message: dict[str, Any]) -> dict[str, Any]:
     return {**message, "content": blocks}
 
 
-def _record_turn(report: NodeReport, turn: int, served: Served) -> None:
+def _record_turn(report: NodeReport, turn: int, request: ModelRequest, served: Served) -> None:
     report.turns = turn
     report.model = served.served_by
+    response = served.response
+    report.requests.append(
+        {
+            "turn": turn,
+            "model": request.model,
+            "max_tokens": request.max_tokens,
+            "betas": list(request.betas),
+            "extra": sorted(request.extra),
+            "served_by": served.served_by,
+            "attempts": [dataclasses.asdict(a) for a in served.attempts],
+            "response_id": response.id,
+            "stop_reason": response.stop_reason,
+            "usage": {**response.usage.to_dict(), "iterations": list(response.usage.iterations)},
+        }
+    )
     entry: dict[str, Any] = {"turn": turn, "model": served.served_by}
     if served.fallbacks_taken:
         entry["fallbacks"] = [

@@ -50,6 +50,7 @@ class RoleNode:
     model: str  # the full model id, after "inherit" and aliases are resolved
     fallbacks: tuple[str, ...]
     after: tuple[str, ...] = ()
+    server_fallbacks: tuple[str, ...] = ()
 
     @property
     def timeout(self) -> float | None:
@@ -277,7 +278,10 @@ class Graph:
             self.default_model if role.model == INHERIT else resolve_model(role.model, where=where)
         )
         fallbacks = tuple(resolve_model(f, where=f"{where} fallback") for f in role.fallbacks)
-        return RoleNode(name, role, task, model, fallbacks)
+        server = tuple(
+            resolve_model(f, where=f"{where} server fallback") for f in role.server_fallbacks
+        )
+        return RoleNode(name, role, task, model, fallbacks, (), server)
 
     def _step_node(
         self, name: str, func: Any, task: str | None, timeout: float | None, retries: int
@@ -483,7 +487,15 @@ class ValidGraph:
 def _with_after(node: Node, after: tuple[str, ...]) -> Node:
     # Direct construction: dataclasses.replace cost a few µs a node on large graphs.
     if isinstance(node, RoleNode):
-        return RoleNode(node.name, node.role, node.task, node.model, node.fallbacks, after)
+        return RoleNode(
+            node.name,
+            node.role,
+            node.task,
+            node.model,
+            node.fallbacks,
+            after,
+            node.server_fallbacks,
+        )
     return StepNode(node.name, node.func, after, node.timeout, node.retries)
 
 

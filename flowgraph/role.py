@@ -34,6 +34,8 @@ class Role:
         retries: how many times a transient failure of the node is retried, with backoff.
         output_retries: how many times an invalid structured output is sent back to be fixed.
         fallbacks: models tried in order when the current one is overloaded (at most 3).
+        server_fallbacks: models the API itself tries when the requested model declines for
+            policy reasons (a refusal); sent as the beta ``fallbacks`` request field.
         max_cost_usd: the most this role's node may spend, over all its attempts.
         cache: place prompt-cache breakpoints on the instructions, tools and conversation.
     """
@@ -49,6 +51,7 @@ class Role:
     retries: int = 2
     output_retries: int = 2
     fallbacks: Sequence[str] = ()
+    server_fallbacks: Sequence[str] = ()
     max_cost_usd: float | None = None
     cache: bool = True
     _tools: tuple[Tool, ...] = field(init=False, repr=False, compare=False)
@@ -96,4 +99,5 @@ class Role:
             "max_tokens": self.max_tokens,
             "output_retries": self.output_retries,
             "fallbacks": list(self.fallbacks),
+            "server_fallbacks": list(self.server_fallbacks),
         }

@@ -408,7 +408,10 @@ class _Run:
         if report is None:
             return {}
         if report.transcript:
-            blob = json.dumps(report.transcript, indent=1, default=str).encode()
+            # The audit archive: each turn's request metadata and the full conversation,
+            # responses (advisor and fallback blocks included) as the provider sent them.
+            archive = {"node": name, "requests": report.requests, "messages": report.transcript}
+            blob = json.dumps(archive, indent=1, default=str).encode()
             self.ledger.write_artifact(f"transcripts/{name}.json", blob)
         return {
             "turns": report.turns,

@@ -204,3 +204,75 @@ def test_no_trace_of_the_api_key_in_the_run_dir_or_logs(
     assert files and not [p for p in files if KEY.encode() in p.read_bytes()]
     assert json.loads((tmp_path / "r" / "ledger.json").read_text())["status"] == "passed"
     assert all(KEY not in json.dumps(r.headers) for r in emu.requests)
+
+
+def test_server_side_refusal_fallback_passes_through_and_is_recorded(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    fallback_block = {
+        "type": "fallback",
+        "from": {"model": PRIMARY},
+        "to": {"model": BACKUP},
+        "trigger": {"type": "refusal"},
+    }
+
+    def refuse_then_serve(body: dict[str, Any]) -> dict[str, Any]:
+        if len(body["messages"]) == 1:
+            return {
+                "content": [fallback_block, {"type": "tool_use", "id": "toolu_f1", "name": "lookup",
+                                             "input": {"q": "x"}}],
+                "stop_reason": "tool_use",
+                "iterations": [{"type": "fallback_message", "model": BACKUP, "input_tokens": 50,
+                                "output_tokens": 20}],
+            }  # fmt: skip
+        return {"content": [{"type": "text", "text": "answer"}], "stop_reason": "end_turn"}
+
+    emu.script(PRIMARY, refuse_then_serve)
+    g = Graph("g")
+    g.node("w", Role("r", "x", model=PRIMARY, tools=[lookup], server_fallbacks=[BACKUP]), "go")
+    assert g.run_sync(client=client(emu), run_dir=tmp_path / "run").ok
+    first, second = emu.requests
+    assert first.body["fallbacks"] == [{"model": BACKUP}]
+    assert "server-side-fallback-2026-07-01" in first.headers["anthropic-beta"]
+    assert second.body["messages"][1]["content"][0] == fallback_block  # echoed back in place
+    record = Ledger.read(tmp_path / "run").nodes["w"]
+    assert record.served[0]["server_fallbacks"] == [fallback_block]
+    assert record.spend[f"executor:{BACKUP}"]["output_tokens"] == 20  # priced at the server
+
+
+def test_audit_archive_keeps_request_metadata_and_full_responses(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    emu.script(PRIMARY, two_turns)
+    team().run_sync(client=client(emu), run_dir=tmp_path / "run")
+    archive = json.loads((tmp_path / "run" / "transcripts" / "w0.json").read_text())
+    assert [r["turn"] for r in archive["requests"]] == [1, 2]
+    assert archive["requests"][0]["served_by"] == PRIMARY
+    assert archive["requests"][0]["response_id"].startswith("msg_")
+    assert archive["messages"][1]["content"][0]["type"] == "tool_use"
+    assert archive["messages"][-1]["content"] == [{"type": "text", "text": "answer"}]
+
+
+def test_per_model_concurrency_limit_holds_across_nodes(emu: Emulator) -> None:
+    from flowgraph.router import ModelLimits
+
+    emu.latency = 0.02
+    emu.script(PRIMARY, lambda body: Reply.text("ok"))
+    peak = running = 0
+    model = client(emu)
+    inner = model.request
+
+    async def counting(request: Any) -> Any:
+        nonlocal peak, running
+        running += 1
+        peak = max(peak, running)
+        try:
+            return await inner(request)
+        finally:
+            running -= 1
+
+    model.request = counting  # type: ignore[method-assign]
+    g = team(10)
+    g.limits = {PRIMARY: ModelLimits(max_concurrent=3)}
+    assert g.run_sync(client=model).ok
+    assert peak == 3
