@@ -25,10 +25,13 @@ TOKEN_FIELDS = (
 _KIND_OF_ITERATION = {"advisor_message": "advisor"}
 
 
-def split_usage(usage: Usage, served_model: str) -> list[tuple[str, str, Mapping[str, Any]]]:
-    """``(kind, model, counts)`` parts of one call's usage."""
+def split_usage(
+    usage: Usage, served_model: str, kind: str = "executor"
+) -> list[tuple[str, str, Mapping[str, Any]]]:
+    """``(kind, model, counts)`` parts of one call's usage (``kind`` for a call without
+    iterations: ``"advisor"`` for a consult flowgraph made itself)."""
     if not usage.iterations:
-        return [("executor", served_model, usage.to_dict())]
+        return [(kind, served_model, usage.to_dict())]
     parts = []
     for entry in usage.iterations:
         kind = _KIND_OF_ITERATION.get(str(entry.get("type")), "executor")
@@ -46,13 +49,15 @@ class Spend:
     def __init__(self, rows: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self.rows: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (rows or {}).items()}
 
-    def add(self, usage: Usage, served_model: str, pricing: Pricing) -> None:
+    def add(
+        self, usage: Usage, served_model: str, pricing: Pricing, kind: str = "executor"
+    ) -> None:
         """Count one call."""
-        for kind, model, counts in split_usage(usage, served_model):
-            key = f"{kind}:{model}"
+        for part_kind, model, counts in split_usage(usage, served_model, kind):
+            key = f"{part_kind}:{model}"
             row = self.rows.get(key)
             if row is None:
-                row = self.rows[key] = {"kind": kind, "model": model, "calls": 0}
+                row = self.rows[key] = {"kind": part_kind, "model": model, "calls": 0}
                 row.update(dict.fromkeys(TOKEN_FIELDS, 0))
             row["calls"] += 1
             for name in TOKEN_FIELDS:

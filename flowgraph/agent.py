@@ -19,8 +19,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from flowgraph.advisor import REVIEW_PROMPT, TOOL_NAME, AdvisorSession, refuses_native, says_stop
 from flowgraph.context import Context
-from flowgraph.errors import NodeError
+from flowgraph.errors import ModelError, NodeError
 from flowgraph.events import Event, ModelTurn, ToolCalled
 from flowgraph.graph import RoleNode
 from flowgraph.model import ModelRequest
@@ -45,6 +46,7 @@ class NodeReport:
     model: str | None = None
     transcript: list[dict[str, Any]] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)  # per-turn metadata, for audit
+    advisor: AdvisorSession | None = None
 
 
 class _PathFormatter(string.Formatter):
@@ -103,82 +105,166 @@ async def run_role(
     call: Caller,
     report: NodeReport,
     emit: Callable[[Event], None],
+    advisor: AdvisorSession | None = None,
 ) -> Any:
-    """Run ``node``'s tool loop to the end and return its (validated) output."""
-    role = node.role
-    tools = {t.name: t for t in role.tool_list}
-    messages: list[dict[str, Any]] = [{"role": "user", "content": _first_message(node, ctx)}]
-    report.transcript = messages
-    fixes_left = role.output_retries
-    for turn in range(1, role.max_turns + 1):
-        request = _request(node, messages, tools)
-        served = await call(request, node.fallbacks)
-        response = served.response
-        _record_turn(report, turn, request, served)
-        emit(
-            ModelTurn(
-                node.name,
-                turn,
-                served.served_by,
-                response.stop_reason,
-                response.usage.input_tokens,
-                response.usage.output_tokens,
-            )
+    """Run ``node``'s tool loop to the end and return its (validated, checked) output."""
+    return await _Loop(node, ctx, call, report, emit, advisor).run()
+
+
+class _Loop:
+    """The state of one node's tool loop: its conversation, tools and advisor."""
+
+    def __init__(
+        self,
+        node: RoleNode,
+        ctx: Context,
+        call: Caller,
+        report: NodeReport,
+        emit: Callable[[Event], None],
+        advisor: AdvisorSession | None,
+    ) -> None:
+        self.node, self.ctx, self.call, self.report, self.emit = node, ctx, call, report, emit
+        self.advisor = advisor
+        self.role = node.role
+        self.tools = {t.name: t for t in self.role.tool_list}
+        self.system = self.role.instructions + (advisor.guidance() if advisor else "")
+        self.messages: list[dict[str, Any]] = [
+            {"role": "user", "content": _first_message(node, ctx)}
+        ]
+        report.transcript = self.messages
+        self.fixes_left = self.role.output_retries
+        self.turn = 0
+
+    async def run(self) -> Any:
+        for turn in range(1, self.role.max_turns + 1):
+            self.turn = turn
+            response = await self._ask()
+            self.messages.append({"role": "assistant", "content": list(response.content)})
+            if response.stop_reason == "refusal":
+                raise NodeError(f"node {self.node.name!r}: the model refused the task")
+            if response.tool_uses:
+                await self._run_tools(response.tool_uses)
+                continue
+            if response.stop_reason == "pause_turn":
+                continue
+            done, output = await self._finish(response.text)
+            if done:
+                return output
+        raise NodeError(
+            f"node {self.node.name!r} used all {self.role.max_turns} turns without finishing; "
+            "raise Role(max_turns=...) or narrow the task"
         )
-        messages.append({"role": "assistant", "content": list(response.content)})
-        if response.stop_reason == "refusal":
-            raise NodeError(f"node {node.name!r}: model {served.served_by} refused the task")
-        if response.tool_uses:
-            results = [
-                await _call_tool(tools, use, ctx, report, emit) for use in response.tool_uses
-            ]
-            messages.append({"role": "user", "content": results})
-            continue
-        if response.stop_reason == "pause_turn":
-            continue
-        if role.output is None:
-            return response.text
+
+    async def _ask(self) -> Any:
+        extra_tools = self.advisor.tools() if self.advisor else []
+        betas = self.advisor.betas() if self.advisor else ()
+        request = _request(self.node, self.system, self.messages, self.tools, extra_tools, betas)
         try:
-            return _parse_output(role.output, response.text)
-        except ValueError as problem:
-            if fixes_left == 0:
-                raise NodeError(
-                    f"node {node.name!r}: output never matched {role.output.__name__} "
-                    f"({problem}); loosen the schema or raise Role(output_retries=...)"
-                ) from None
-            fixes_left -= 1
-            messages.append(
-                {
-                    "role": "user",
-                    "content": f"Your reply did not validate: {problem}. Reply with only the "
-                    "corrected JSON object.",
-                }
+            served = await self.call(request, self.node.fallbacks)
+        except ModelError as error:
+            if not (self.advisor and self.advisor.native and refuses_native(error)):
+                raise
+            self.advisor.support.refused(self.node.model, error)  # auto mode: emulate from now on
+            request = _request(self.node, self.system, self.messages, self.tools,
+                               self.advisor.tools(), ())  # fmt: skip
+            served = await self.call(request, self.node.fallbacks)
+        response = served.response
+        _record_turn(self.report, self.turn, request, served)
+        if self.advisor:
+            self.advisor.note_native(response, self.turn)
+        usage = response.usage
+        self.emit(ModelTurn(self.node.name, self.turn, served.served_by, response.stop_reason,
+                            usage.input_tokens, usage.output_tokens))  # fmt: skip
+        return response
+
+    async def _run_tools(self, uses: list[dict[str, Any]]) -> None:
+        results: list[dict[str, Any]] = []
+        trigger: str | None = None
+        for use in uses:
+            if use["name"] == TOOL_NAME and self.advisor and not self.advisor.native:
+                results.append(
+                    await self.advisor.answer_tool(use, self.system, self.messages, self.turn)
+                )
+                continue
+            result = await _call_tool(self.tools, use, self.ctx, self.report, self.emit)
+            results.append(result)
+            if self.advisor:
+                trigger = self.advisor.tool_outcome(use, bool(result.get("is_error"))) or trigger
+        if trigger and self.advisor:
+            advice = await self.advisor.triggered(
+                "repeated_failure", trigger, self.system, self.messages, self.turn
             )
-    raise NodeError(
-        f"node {node.name!r} used all {role.max_turns} turns without finishing; raise "
-        "Role(max_turns=...) or narrow the task"
-    )
+            if advice:
+                results.append(
+                    {"type": "text", "text": f"Advice from your advisor ({trigger}): {advice}"}
+                )
+        self.messages.append({"role": "user", "content": results})
+
+    async def _finish(self, text: str) -> tuple[bool, Any]:
+        """Validate, check and (if asked) have the advisor review a final answer."""
+        try:
+            output = _parse_output(self.role.output, text) if self.role.output else text
+            problem = await self.role.check(output, self.ctx) if self.role.check else None
+        except ValueError as invalid:
+            schema = self.role.output.__name__ if self.role.output else "the output schema"
+            problem = f"your reply did not validate against {schema}: {invalid}"
+        if problem:
+            await self._send_back(str(problem))
+            return False, None
+        if self.advisor and self.advisor.advisor.before_done and not self.advisor.final_review_done:
+            self.advisor.final_review_done = True
+            advice = await self.advisor.triggered(
+                "before_done", "review before done", self.system, self.messages, self.turn,
+                question=REVIEW_PROMPT,
+            )  # fmt: skip
+            if advice and not says_stop(advice):
+                review = f"An advisor reviewed your answer: {advice}\nRevise it and reply again."
+                self.messages.append({"role": "user", "content": review})
+                return False, None
+        return True, output
+
+    async def _send_back(self, problem: str) -> None:
+        if self.fixes_left == 0:
+            raise NodeError(
+                f"node {self.node.name!r}: output never passed ({problem}); loosen the schema "
+                "or check, or raise Role(output_retries=...)"
+            )
+        self.fixes_left -= 1
+        feedback = f"{problem[0].upper()}{problem[1:]}. Reply with the corrected answer only."
+        if self.advisor and self.advisor.advisor.on_check_failure:
+            advice = await self.advisor.triggered(
+                "check_failure", problem, self.system, self.messages, self.turn
+            )
+            if advice:
+                feedback += f"\nAdvice from your advisor: {advice}"
+        self.messages.append({"role": "user", "content": feedback})
 
 
 def _request(
-    node: RoleNode, messages: list[dict[str, Any]], tools: Mapping[str, Any]
+    node: RoleNode,
+    system_text: str,
+    messages: list[dict[str, Any]],
+    tools: Mapping[str, Any],
+    extra_tools: Sequence[dict[str, Any]] = (),
+    extra_betas: Sequence[str] = (),
 ) -> ModelRequest:
     """The turn's request; with caching on, breakpoints on the stable prefix (system and tools)
     and on the end of the conversation, so each turn reads what the last one wrote."""
     role = node.role
     params = [t.to_param() for t in tools.values()]
-    system: Any = role.instructions
+    system: Any = system_text
     sent = list(messages)
     if role.cache:
-        system = [{"type": "text", "text": role.instructions, "cache_control": CACHE}]
+        system = [{"type": "text", "text": system_text, "cache_control": CACHE}]
         if params:
             params[-1] = {**params[-1], "cache_control": CACHE}
         sent[-1] = _with_breakpoint(sent[-1])
+    params.extend(extra_tools)  # after the breakpoint: the advisor's uses-left changes per turn
     extra: dict[str, Any] = {}
-    betas: tuple[str, ...] = ()
+    betas: tuple[str, ...] = tuple(extra_betas)
     if node.server_fallbacks:
         extra["fallbacks"] = [{"model": m} for m in node.server_fallbacks]
-        betas = (SERVER_FALLBACK_BETA,)
+        betas += (SERVER_FALLBACK_BETA,)
     return ModelRequest(
         model=node.model,
         system=system,

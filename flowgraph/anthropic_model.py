@@ -66,6 +66,9 @@ class AnthropicModel:
     """
 
     provider = PROVIDER
+    # Anthropic's endpoint runs the advisor server tool; a compatible gateway that refuses it
+    # is detected by its 400 and the run switches to the emulated advisor.
+    supports_advisor_tool = True
 
     def __init__(
         self,

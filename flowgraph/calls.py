@@ -43,8 +43,11 @@ class Calls:
         self._emit = emit
         self.router = ModelRouter(client, limits=limits, on_event=self._on_router_event)
 
-    async def call(self, request: ModelRequest, fallbacks: Sequence[str], spend: Spend) -> Served:
-        """Send ``request`` (falling back as needed) and count its cost into ``spend``."""
+    async def call(
+        self, request: ModelRequest, fallbacks: Sequence[str], spend: Spend, kind: str = "executor"
+    ) -> Served:
+        """Send ``request`` (falling back as needed) and count its cost into ``spend`` under
+        ``kind`` (``"advisor"`` for a consult flowgraph makes itself)."""
         reservation = self.budget.reserve(request) if self.budget.active else None
         try:
             served = await self.router.request(request, fallbacks)
@@ -53,7 +56,7 @@ class Calls:
                 self.budget.settle(reservation, 0.0)
             raise
         before = spend.known_usd
-        spend.add(served.response.usage, served.served_by, self.pricing)
+        spend.add(served.response.usage, served.served_by, self.pricing, kind)
         if reservation is not None:
             self.budget.settle(reservation, spend.known_usd - before)
         return served

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "AdvisorConsulted",
     "Event",
     "FallbackTaken",
     "ModelTurn",
@@ -61,6 +62,21 @@ class FallbackTaken:
 
 
 @dataclass(frozen=True, slots=True)
+class AdvisorConsulted:
+    """The executor of ``node`` consulted its advisor (or tried to: ``outcome`` says)."""
+
+    node: str
+    turn: int
+    mode: str
+    trigger: str
+    model: str
+    outcome: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class NodeRetrying:
     node: str
     attempt: int
@@ -93,6 +109,7 @@ Event = (
     | ModelTurn
     | ToolCalled
     | FallbackTaken
+    | AdvisorConsulted
     | NodeRetrying
     | NodeFinished
     | RunFinished

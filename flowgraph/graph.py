@@ -22,7 +22,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flowgraph.aliases import INHERIT, resolve_model
+from flowgraph.advisor import Advisor
+from flowgraph.aliases import INHERIT, resolve_model, strength
 from flowgraph.context import Context
 from flowgraph.errors import GraphError
 from flowgraph.role import Role
@@ -51,6 +52,9 @@ class RoleNode:
     fallbacks: tuple[str, ...]
     after: tuple[str, ...] = ()
     server_fallbacks: tuple[str, ...] = ()
+    advisor: Advisor | None = None  # resolved: inherit applied
+    advisor_model: str = ""
+    advisor_fallbacks: tuple[str, ...] = ()
 
     @property
     def timeout(self) -> float | None:
@@ -65,7 +69,14 @@ class RoleNode:
         return "role"
 
     def spec(self) -> dict[str, Any]:
-        return {"kind": "role", "role": self.role.spec(), "task": self.task, "model": self.model}
+        advisor = self.advisor.spec() | {"model": self.advisor_model} if self.advisor else None
+        return {
+            "kind": "role",
+            "role": self.role.spec(),
+            "task": self.task,
+            "model": self.model,
+            "advisor": advisor,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +175,7 @@ class Graph:
         max_cost_usd: the most the whole run may spend (over all its processes).
         pricing: model prices (``flowgraph.pricing.Pricing``); the built-in table by default.
         limits: per-model request rates and concurrency (``ModelLimits``), by alias or id.
+        advisor: the default ``Advisor`` for roles that say ``advisor="inherit"`` (the default).
 
     Example:
         >>> g = Graph("team", model="sonnet", inputs=["feature"])
@@ -183,6 +195,7 @@ class Graph:
         max_cost_usd: float | None = None,
         pricing: Pricing | None = None,
         limits: Mapping[str, ModelLimits] | None = None,
+        advisor: Advisor | None = None,
     ) -> None:
         if not name:
             raise GraphError("a graph needs a name, e.g. Graph('feature_team')")
@@ -200,6 +213,7 @@ class Graph:
         self.max_cost_usd = max_cost_usd
         self.pricing = pricing
         self.limits = dict(limits or {})
+        self.advisor = advisor
         # Where the graph was loaded from (set by the CLI), so `flowgraph resume` can find it.
         self.source: dict[str, Any] | None = None
         self._declared: dict[str, _Declared] = {}
@@ -281,7 +295,21 @@ class Graph:
         server = tuple(
             resolve_model(f, where=f"{where} server fallback") for f in role.server_fallbacks
         )
-        return RoleNode(name, role, task, model, fallbacks, (), server)
+        advisor = self.advisor if role.advisor == INHERIT else role.advisor
+        if not isinstance(advisor, Advisor):
+            return RoleNode(name, role, task, model, fallbacks, (), server)
+        advisor_model = resolve_model(advisor.model, where=f"{where} advisor")
+        executor_rank, advisor_rank = strength(model), strength(advisor_model)
+        if executor_rank and advisor_rank and advisor_rank < executor_rank:
+            raise GraphError(
+                f"{where}: advisor {advisor_model} is weaker than its executor {model}; "
+                "pick a stronger advisor (e.g. opus) or drop it"
+            )
+        advisor_fallbacks = tuple(
+            resolve_model(f, where=f"{where} advisor fallback") for f in advisor.fallbacks
+        )
+        return RoleNode(name, role, task, model, fallbacks, (), server, advisor, advisor_model,
+                        advisor_fallbacks)  # fmt: skip
 
     def _step_node(
         self, name: str, func: Any, task: str | None, timeout: float | None, retries: int
@@ -487,15 +515,9 @@ class ValidGraph:
 def _with_after(node: Node, after: tuple[str, ...]) -> Node:
     # Direct construction: dataclasses.replace cost a few µs a node on large graphs.
     if isinstance(node, RoleNode):
-        return RoleNode(
-            node.name,
-            node.role,
-            node.task,
-            node.model,
-            node.fallbacks,
-            after,
-            node.server_fallbacks,
-        )
+        return RoleNode(node.name, node.role, node.task, node.model, node.fallbacks, after,
+                        node.server_fallbacks, node.advisor, node.advisor_model,
+                        node.advisor_fallbacks)  # fmt: skip
     return StepNode(node.name, node.func, after, node.timeout, node.retries)
 
 

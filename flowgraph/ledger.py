@@ -98,6 +98,7 @@ class NodeRecord:
     usage: dict[str, int] = field(default_factory=dict)
     cost_usd: float | None = None
     spend: dict[str, dict[str, Any]] = field(default_factory=dict)
+    consults: list[dict[str, Any]] = field(default_factory=list)
     started_at: str | None = None
     finished_at: str | None = None
     error: str | None = None

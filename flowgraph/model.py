@@ -75,6 +75,8 @@ class ModelRequest:
         node: the graph node that asks; for logs and scripted models, never sent to a provider.
         betas: beta feature names for the ``anthropic-beta`` header.
         extra: further body fields passed through unchanged (``fallbacks``, ``metadata``...).
+        purpose: ``"executor"`` for the node's own turns, ``"advisor"`` for a consult flowgraph
+            makes itself; like ``node``, never sent.
     """
 
     model: str
@@ -85,6 +87,7 @@ class ModelRequest:
     node: str = ""
     betas: Sequence[str] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
+    purpose: str = "executor"
 
 
 @dataclass(frozen=True, slots=True)

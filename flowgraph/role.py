@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
 
+from flowgraph.advisor import Advisor
 from flowgraph.aliases import INHERIT
 from flowgraph.errors import GraphError
 from flowgraph.tools import Tool
@@ -38,6 +40,10 @@ class Role:
             policy reasons (a refusal); sent as the beta ``fallbacks`` request field.
         max_cost_usd: the most this role's node may spend, over all its attempts.
         cache: place prompt-cache breakpoints on the instructions, tools and conversation.
+        advisor: an ``Advisor`` the executor may consult, ``None`` for none, or ``"inherit"``
+            (the graph's default advisor, if it has one).
+        check: ``async def check(output, ctx) -> str | None``: a problem to send back to the
+            model (counted against ``output_retries``), or None when the output is good.
     """
 
     name: str
@@ -54,6 +60,8 @@ class Role:
     server_fallbacks: Sequence[str] = ()
     max_cost_usd: float | None = None
     cache: bool = True
+    advisor: Advisor | str | None = INHERIT
+    check: Callable[[Any, Any], Awaitable[str | None]] | None = None
     _tools: tuple[Tool, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -64,6 +72,10 @@ class Role:
             raise GraphError(f"{where}: max_turns must be at least 1, got {self.max_turns}")
         if self.timeout is not None and self.timeout <= 0:
             raise GraphError(f"{where}: timeout must be positive seconds or None")
+        if isinstance(self.advisor, str) and self.advisor != INHERIT:
+            raise GraphError(f"{where}: advisor must be an Advisor, None or 'inherit'")
+        if self.check is not None and not inspect.iscoroutinefunction(self.check):
+            raise GraphError(f"{where}: check must be `async def check(output, ctx)`")
         if self.max_cost_usd is not None and self.max_cost_usd <= 0:
             raise GraphError(f"{where}: max_cost_usd must be a positive amount of USD or None")
         if len(self.fallbacks) > MAX_FALLBACKS:
@@ -100,4 +112,6 @@ class Role:
             "output_retries": self.output_retries,
             "fallbacks": list(self.fallbacks),
             "server_fallbacks": list(self.server_fallbacks),
+            "advisor": self.advisor.spec() if isinstance(self.advisor, Advisor) else self.advisor,
+            "check": getattr(self.check, "__qualname__", None),
         }

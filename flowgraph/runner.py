@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from flowgraph.accounting import Spend, rollup
+from flowgraph.advisor import AdvisorSession, NativeSupport
 from flowgraph.agent import NodeReport, run_role
 from flowgraph.aliases import resolve_model
 from flowgraph.budget import Budget
@@ -28,6 +29,7 @@ from flowgraph.calls import Calls
 from flowgraph.context import Context
 from flowgraph.errors import BudgetError, ConfigError, NodeError, TransientModelError
 from flowgraph.events import (
+    AdvisorConsulted,
     Event,
     NodeFinished,
     NodeRetrying,
@@ -38,7 +40,7 @@ from flowgraph.events import (
 from flowgraph.graph import Graph, RoleNode, ValidGraph
 from flowgraph.ledger import Feature, Ledger, LedgerDoc, now_iso
 from flowgraph.logs import get_logger
-from flowgraph.model import Model, ModelRequest
+from flowgraph.model import Model, ModelRequest, Usage
 from flowgraph.pricing import DEFAULT_PRICING, Pricing
 from flowgraph.result import RunResult
 from flowgraph.router import ModelLimits, Served
@@ -208,6 +210,7 @@ class _Run:
         self.limits: dict[str, ModelLimits] = {}
         self.max_cost_usd: float | None = None
         self.calls: Calls | None = None
+        self.native_advisor = NativeSupport(False, self.log.warning)
         self.executed: list[str] = []
         # Absolute, so tools and subprocesses that change directory still find it.
         self.run_dir = ledger.run_dir.resolve() if ledger.run_dir else None
@@ -264,8 +267,12 @@ class _Run:
             if name not in planned:
                 self.emit(NodeFinished(name, FINAL_OK, reused=True))
         if any(isinstance(self.valid.nodes[n], RoleNode) for n in todo):
+            client = self.client or _default_client()
+            self.native_advisor = NativeSupport(
+                bool(getattr(client, "supports_advisor_tool", False)), self.log.warning
+            )
             self.calls = Calls(
-                self.client or _default_client(),
+                client,
                 self.pricing,
                 self._budget(),
                 self.limits,
@@ -345,18 +352,53 @@ class _Run:
         )
         if isinstance(node, RoleNode):
             report = self.reports[name] = NodeReport()
-            output = await run_role(node, ctx, self._call, report, self.emit)
+            advisor = self._advisor_session(node)
+            report.advisor = advisor
+            output = await run_role(node, ctx, self._call, report, self.emit, advisor)
         else:
             output = await node.func(ctx)
         return _jsonable(name, output)
 
-    async def _call(self, request: ModelRequest, fallbacks: Sequence[str]) -> Served:
+    def _advisor_session(self, node: RoleNode) -> AdvisorSession | None:
+        if node.advisor is None:
+            return None
+        assert self.calls is not None
+        record = self.doc.nodes[node.name]
+        pricing = self.pricing
+
+        def price(usage: Mapping[str, Any], model: str) -> float | None:
+            return pricing.price(Usage.from_dict(usage), model).usd
+
+        # Uses spent by earlier attempts of this node still count: the cap is per node.
+        used = sum(1 for c in record.consults if c.get("outcome") == "ok")
+        session = AdvisorSession(
+            node.advisor, node.advisor_model, node.advisor_fallbacks, node.model, node.name,
+            self.native_advisor, self._call, price, used=used, consults=list(record.consults),
+        )  # fmt: skip
+
+        def recorded(consult: dict[str, Any]) -> None:
+            # Journaled at once: a consult is paid work, it must survive a crash.
+            self.ledger.update_node(node.name, consults=list(session.consults))
+            self.emit(
+                AdvisorConsulted(
+                    node.name, consult["turn"], consult["mode"], consult["trigger"],
+                    consult["model"], consult["outcome"], consult["input_tokens"],
+                    consult["output_tokens"], consult["cost_usd"],
+                )
+            )  # fmt: skip
+
+        session.on_record = recorded
+        return session
+
+    async def _call(
+        self, request: ModelRequest, fallbacks: Sequence[str], kind: str = "executor"
+    ) -> Served:
         assert self.calls is not None
         name = request.node
         spend = self.spends.get(name)
         if spend is None:  # counting goes on across attempts and processes: paid is paid
             spend = self.spends[name] = Spend(self.doc.nodes[name].spend)
-        served = await self.calls.call(request, fallbacks, spend)
+        served = await self.calls.call(request, fallbacks, spend, kind)
         self.ledger.update_node(
             name, usage=spend.usage, cost_usd=spend.cost_usd, spend=spend.rows
         )  # fmt: skip
@@ -413,12 +455,15 @@ class _Run:
             archive = {"node": name, "requests": report.requests, "messages": report.transcript}
             blob = json.dumps(archive, indent=1, default=str).encode()
             self.ledger.write_artifact(f"transcripts/{name}.json", blob)
-        return {
+        fields: dict[str, Any] = {
             "turns": report.turns,
             "tool_calls": report.tool_calls,
             "model": report.model,
             "served": report.served,
         }
+        if report.advisor is not None:
+            fields["consults"] = report.advisor.consults
+        return fields
 
     def emit(self, event: Event) -> None:
         if self.on_event is not None:

@@ -90,7 +90,7 @@ def test_structured_output_gives_up_after_output_retries() -> None:
     g.node("review", Role("reviewer", "x", output=Verdict, output_retries=1), "review it")
     result = g.run_sync(client=model)
     assert result.statuses["review"] == "failed"
-    assert "never matched Verdict" in result.errors["review"]
+    assert "did not validate against Verdict" in result.errors["review"]
     assert len(model.requests) == 2
 
 

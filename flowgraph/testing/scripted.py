@@ -2,7 +2,9 @@
 
 Scripts are keyed by node name (or by model id). A node's turn ``k`` gets the script's ``k``-th
 reply, counted from the conversation it is sent, so a node that is re-run starts its script
-again, exactly as a real model would see a fresh conversation. A reply is a string (the final
+again, exactly as a real model would see a fresh conversation. A consult flowgraph makes for a
+node's advisor looks up ``"<node>:advisor"``, then the advisor's model id, then ``"advisor"``;
+the node's ``k``-th consult gets the ``k``-th reply. A reply is a string (the final
 text), a ``ModelResponse`` (built with ``text``/``tool_call``), an exception to raise, or a
 function of the request returning one of those.
 """
@@ -67,6 +69,7 @@ class ScriptedModel:
         self.default = default
         self.delay = delay
         self.requests: list[ModelRequest] = []
+        self._consults: dict[str, int] = {}
 
     async def request(self, request: ModelRequest) -> ModelResponse:
         self.requests.append(request)
@@ -92,7 +95,12 @@ class ScriptedModel:
         )
 
     def _pick(self, request: ModelRequest) -> Reply:
-        entry = self.script.get(request.node, self.script.get(request.model))
+        keys: tuple[str, ...]
+        if request.purpose == "advisor":  # a consult: the advisor's script, not the node's
+            keys = (f"{request.node}:advisor", request.model, "advisor")
+        else:
+            keys = (request.node, request.model)
+        entry = next((self.script[k] for k in keys if k in self.script), None)
         if entry is None:
             if self.default is None:
                 raise ModelError(
@@ -101,7 +109,11 @@ class ScriptedModel:
             return self.default
         if callable(entry):
             return entry
-        turn = sum(1 for m in request.messages if m.get("role") == "assistant")
+        if request.purpose == "advisor":
+            turn = self._consults.get(request.node, 0)
+            self._consults[request.node] = turn + 1
+        else:
+            turn = sum(1 for m in request.messages if m.get("role") == "assistant")
         if turn >= len(entry):
             return entry[-1] if entry else "done"
         return entry[turn]
