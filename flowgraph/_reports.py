@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from flowgraph.accounting import TOKEN_FIELDS, rollup
-from flowgraph.ledger import LedgerDoc
+from flowgraph.ledger import LedgerDoc, NodeRecord
 
 __all__ = ["cost_summary", "print_cost", "print_status", "status_summary"]
 
@@ -49,7 +49,8 @@ def print_status(doc: LedgerDoc) -> None:
     console = _console()
     console.print(f"run [bold]{doc.run_id}[/] of graph [bold]{doc.graph.name}[/]: {doc.status}")
     table = Table()
-    columns = ("node", "status", "model", "attempts", "turns", "tools", "tokens in/out", "cost")
+    columns = ("node", "status", "model", "attempts", "turns", "tools", "tokens in/out", "cost",
+               "advisor")  # fmt: skip
     for column in (*columns, "error"):
         table.add_column(column, overflow="fold")
     for name, r in doc.nodes.items():
@@ -57,15 +58,41 @@ def print_status(doc: LedgerDoc) -> None:
         cost = _usd(r.cost_usd) if r.spend else ""
         table.add_row(name, r.status, r.model or "", str(r.attempts), str(r.turns or ""),
                       str(r.tool_calls or ""), tokens if r.usage else "", cost,
-                      (r.error or "")[:100])  # fmt: skip
+                      _advisor_cell(r), (r.error or "")[:100])  # fmt: skip
     console.print(table)
     console.print(f"state: {doc.current_state}")
     console.print(f"next: {doc.next_step}")
 
 
+def _advisor_cell(record: NodeRecord) -> str:
+    """``2 consults, $0.0123`` — the advisor's share shown apart from the executor's."""
+    ok = sum(1 for c in record.consults if c.get("outcome") == "ok")
+    rows = [v for k, v in record.spend.items() if k.startswith("advisor:")]
+    if not ok and not rows:
+        return ""
+    costs = [r["cost_usd"] for r in rows]
+    usd = None if any(c is None for c in costs) else sum(costs)
+    return f"{ok} consults, {_usd(usd)}"
+
+
 def cost_summary(doc: LedgerDoc) -> dict[str, Any]:
-    """Tokens and USD per node, role, model, kind (executor/advisor) and for the run."""
-    return rollup((n, r.role, r.spend) for n, r in doc.nodes.items() if r.spend)
+    """Tokens and USD per node, role, model, kind (executor/advisor) and for the run, and
+    how often each role consulted its advisor."""
+    costs = rollup((n, r.role, r.spend) for n, r in doc.nodes.items() if r.spend)
+    consults: dict[str, dict[str, Any]] = {}
+    for name, record in doc.nodes.items():
+        if not record.consults and not any(k.startswith("advisor:") for k in record.spend):
+            continue
+        row = consults.setdefault(record.role or name, {"turns": 0, "consults": 0, "usd": 0.0})
+        row["turns"] += record.turns
+        row["consults"] += sum(1 for c in record.consults if c.get("outcome") == "ok")
+        for key, spend in record.spend.items():
+            if key.startswith("advisor:") and row["usd"] is not None:
+                row["usd"] = None if spend["cost_usd"] is None else row["usd"] + spend["cost_usd"]
+    for row in consults.values():
+        row["consult_rate"] = row["consults"] / row["turns"] if row["turns"] else 0.0
+    costs["advisor_by_role"] = consults
+    return costs
 
 
 def print_cost(doc: LedgerDoc) -> None:
@@ -85,7 +112,19 @@ def print_cost(doc: LedgerDoc) -> None:
             table.add_row(key, str(row["calls"]), *(str(row[f]) for f in TOKEN_FIELDS),
                           _usd(row["cost_usd"]))  # fmt: skip
         console.print(table)
+    if costs["advisor_by_role"]:
+        table = Table(title="advisor consults by role", title_justify="left")
+        for column in ("role", "turns", "consults", "consults per turn", "advisor USD"):
+            table.add_column(column, justify="left" if column == "role" else "right")
+        for role, row in costs["advisor_by_role"].items():
+            table.add_row(role, str(row["turns"]), str(row["consults"]),
+                          f"{row['consult_rate']:.2f}", _usd(row["usd"]))  # fmt: skip
+        console.print(table)
     run = costs["run"]
+    kinds = costs["by_kind"]
+    if "advisor" in kinds:
+        executor = kinds.get("executor", {}).get("cost_usd", 0.0)
+        console.print(f"executor {_usd(executor)} + advisor {_usd(kinds['advisor']['cost_usd'])}")
     console.print(f"run total: {_usd(run['cost_usd'])} over {run['calls']} model calls")
     if costs["unknown_models"]:
         console.print(

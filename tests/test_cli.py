@@ -99,3 +99,32 @@ def test_log_json_writes_json_lines_with_run_and_node(
     started = [e for e in lines if e["event"] == "NodeStarted"]
     assert {e["node"] for e in started} == {"plan", "api", "check"}
     assert all(e["run_id"].startswith("team-") for e in lines)
+
+
+ADVISED = """
+from flowgraph import Graph, Role
+from flowgraph.advisor import Advisor
+from flowgraph.testing import ScriptedModel, tool_call
+
+client = ScriptedModel({"build": [tool_call("advisor", question="how?"), "built"],
+                        "advisor": ["Start with the data model."]})
+graph = Graph("advised", model="haiku", client=client)
+graph.node("build", Role("builder", "You build.", advisor=Advisor(mode="emulated")), "Build it")
+"""
+
+
+def test_cost_and_status_show_advisor_spend_apart(tmp_path: Path, flowgraph_exe: list[str]) -> None:
+    (tmp_path / "advised.py").write_text(ADVISED)
+    assert cli(flowgraph_exe, tmp_path, "run", "advised.py", "--run-dir", "r").returncode == 0
+    table = cli(flowgraph_exe, tmp_path, "cost", "r")
+    assert table.returncode == 0
+    assert "advisor consults by role" in table.stdout
+    assert "executor $" in table.stdout and "+ advisor $" in table.stdout
+    data = json.loads(cli(flowgraph_exe, tmp_path, "cost", "r", "--json").stdout)
+    assert data["advisor_by_role"]["builder"]["consults"] == 1
+    assert data["advisor_by_role"]["builder"]["consult_rate"] == 0.5  # 1 consult in 2 turns
+    assert set(data["by_kind"]) == {"executor", "advisor"}
+    total = data["by_kind"]["executor"]["cost_usd"] + data["by_kind"]["advisor"]["cost_usd"]
+    assert data["run"]["cost_usd"] == total
+    status = cli(flowgraph_exe, tmp_path, "status", "r")
+    assert "1 consults, $" in status.stdout
