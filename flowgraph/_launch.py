@@ -134,9 +134,10 @@ def _portable(location: str, name: str) -> str:
 
 
 def offline_demo(delay: float = 0.0) -> Graph:
-    """The bundled demo graph with its scripted models attached (no API key needed)."""
-    from flowgraph.demo import build_graph, scripted_client
+    """The bundled demo graph on its scripted models, served through the real ``anthropic`` SDK
+    by a local Messages-API emulator (no network, no API key; see ``flowgraph.demo``)."""
+    from flowgraph.demo import build_graph, emulated_client
 
     graph = build_graph()
-    graph.client = scripted_client(delay)
+    graph.client = emulated_client(delay, graph=graph)
     return graph

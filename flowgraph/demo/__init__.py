@@ -1,15 +1,24 @@
 """The flowgraph demo: a feature team of five roles that edits a real sample project.
 
-The demo's models are **scripted**: ``scripted_client()`` replays canned turns from
-``flowgraph.demo._script`` — no API calls, no API key needed. Everything else is real: the
-roles' tool calls read and write files in the run's workspace, the ``run_tests`` step runs the
-project's tests in a child Python process, and the run is recorded in a resumable ledger.
+The demo's models are **scripted** replies: canned turns from ``flowgraph.demo._script``. The
+``flowgraph demo`` command serves them with ``emulated_client()``: flowgraph's local Messages-API
+emulator (``flowgraph.testing.Emulator``, an HTTP server on 127.0.0.1 in a background thread)
+answers through the real ``anthropic`` SDK (``AnthropicModel``), so the run takes the same path
+as one against the API — streaming, error mapping, the router's fallback chain — with no
+network and no API key. One failure is injected on purpose: the backend's primary model is
+overloaded (529) on its first call, and the role's fallback model absorbs it; the progress view
+prints the fallback and the ledger records it under ``nodes["backend"]["served"]``.
+``scripted_client()`` replays the same turns in process, without HTTP, for fast tests.
+
+Everything else is real: the roles' tool calls read and write files in the run's workspace, the
+``run_tests`` step runs the project's tests in a child Python process, and the run is recorded
+in a resumable ledger.
 
 The graph (``build_graph``), with each role's model::
 
     prepare (step)
       -> architect (opus)
-        -> backend (sonnet)  +  frontend (haiku)      in parallel
+        -> backend (sonnet, falls back to claude-sonnet-4-6)  +  frontend (haiku)   in parallel
           -> run_tests (step)                         after both
             -> tester (haiku)
               -> reviewer (opus)                      structured output: Review
@@ -18,8 +27,8 @@ The graph (``build_graph``), with each role's model::
 fails the run if any test fails, so the tester and reviewer only see working code.
 
 Example:
-    >>> from flowgraph.demo import build_graph, scripted_client
-    >>> result = build_graph().run_sync(client=scripted_client(), run_dir="runs/demo")
+    >>> from flowgraph.demo import build_graph, emulated_client
+    >>> result = build_graph().run_sync(client=emulated_client(), run_dir="runs/demo")
     >>> result["reviewer"]["verdict"]
     'approve'
 """
@@ -30,6 +39,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from flowgraph.demo._emulated import DEMO_API_KEY, EmulatedModel, start_emulated
 from flowgraph.demo._script import SCRIPT
 from flowgraph.demo.steps import prepare, run_tests
 from flowgraph.demo.tools import list_files, read_file, write_file
@@ -37,10 +47,22 @@ from flowgraph.graph import Graph
 from flowgraph.role import Role
 from flowgraph.testing import ScriptedModel
 
-__all__ = ["DEFAULT_FEATURE", "Plan", "Review", "build_graph", "scripted_client"]
+__all__ = [
+    "DEFAULT_FEATURE",
+    "DEMO_API_KEY",
+    "BACKEND_FALLBACK",
+    "EmulatedModel",
+    "Plan",
+    "Review",
+    "build_graph",
+    "emulated_client",
+    "scripted_client",
+]
 
 DEFAULT_FEATURE = "add a due-date to todo items"
 FILE_TOOLS = (read_file, write_file, list_files)
+# The backend's fallback: it serves the backend's turns while its primary model is overloaded.
+BACKEND_FALLBACK = "claude-sonnet-4-6"
 
 
 class Plan(BaseModel):
@@ -80,6 +102,7 @@ backend = Role(
     model="sonnet",
     tools=FILE_TOOLS,
     max_turns=12,
+    fallbacks=[BACKEND_FALLBACK],
 )
 frontend = Role(
     "frontend",
@@ -171,3 +194,26 @@ def scripted_client(delay: float = 0.0) -> ScriptedModel:
         default=None,  # a node the script forgot is a bug in the demo: fail loudly
         delay=delay,
     )
+
+
+def emulated_client(
+    delay: float = 0.0, *, graph: Graph | None = None, scripted: ScriptedModel | None = None
+) -> EmulatedModel:
+    """The demo's models through the real SDK: an ``AnthropicModel`` on a local emulator.
+
+    Starts a ``flowgraph.testing.Emulator`` (127.0.0.1, a free port, a background thread; it
+    stops when the returned model is collected or the interpreter exits) that answers every
+    model id of the graph — each role's model and its fallbacks — from the per-node scripts of
+    ``scripted_client``, and injects one 529 overload on the backend's first call, which the
+    backend's fallback model absorbs.
+
+    Args:
+        delay: seconds the emulator waits before each response (its ``latency``).
+        graph: the graph whose roles to serve; ``build_graph()`` by default.
+        scripted: the scripted model that picks each reply; ``scripted_client()`` by default
+            (pass an edited one to change what a role says).
+
+    Returns:
+        An ``EmulatedModel`` (an ``AnthropicModel``); ``.emulator`` logs every request.
+    """
+    return start_emulated(graph or build_graph(), scripted or scripted_client(), delay)

@@ -163,7 +163,9 @@ REVIEW = {
 def _tester_report(request: ModelRequest) -> str:
     """The tester's last turn: a report built from the test counts it was given."""
     first = request.messages[0]["content"] if request.messages else ""
-    found = re.search(r"(\d+) passed, (\d+) failed", first if isinstance(first, str) else "")
+    if not isinstance(first, str):  # text blocks (e.g. carrying a cache breakpoint)
+        first = "".join(b.get("text", "") for b in first if isinstance(b, dict))
+    found = re.search(r"(\d+) passed, (\d+) failed", first)
     passed, failed = (found.group(1), found.group(2)) if found else ("?", "?")
     return (
         f"Test report: {passed} passed, {failed} failed. tests/test_due.py covers adding a due "
