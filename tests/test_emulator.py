@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import http.client
 import json
 import os
@@ -18,6 +19,8 @@ import anthropic
 import pytest
 
 from flowgraph.model import Usage
+from flowgraph.testing._emulator_advisor import DEFAULT_ADVICE
+from flowgraph.testing._emulator_replies import block_tokens, text_tokens
 from flowgraph.testing.emulator import Emulator, Fault, Reply
 
 MODEL = "claude-haiku-4-5"
@@ -244,7 +247,7 @@ def test_request_log_redacts_auth_headers(emu: Emulator) -> None:
 
 
 def test_script_file_and_cli(tmp_path: Path) -> None:
-    script = {
+    script: dict[str, Any] = {
         "models": {
             MODEL: [
                 {"tool_use": {"name": "ls", "input": {}}, "text": "Listing."},
@@ -285,3 +288,274 @@ def test_bad_script_entries_raise_clear_errors() -> None:
         Emulator({MODEL: [{"bogus": 1}]})
     with pytest.raises(ValueError, match="needs kind"):
         Fault.from_json({"model": MODEL})
+
+
+# -- the advisor tool (beta advisor-tool-2026-03-01) -----------------------------------------
+
+EXECUTOR = "claude-sonnet-4-6"
+ADVISOR = "claude-opus-4-7"
+BETA = "advisor-tool-2026-03-01"
+
+
+def advisor_tool(**extra: Any) -> dict[str, Any]:
+    return {"type": "advisor_20260301", "name": "advisor", "model": ADVISOR, **extra}
+
+
+def ask(
+    emu: Emulator,
+    messages: list[Any],
+    *,
+    tool: dict[str, Any] | None = None,
+    betas: list[str] | None = None,
+    stream: bool = False,
+) -> tuple[Any, list[Any]]:
+    """One request through the real SDK's beta client; the message and the stream's events."""
+
+    async def main() -> tuple[Any, list[Any]]:
+        client = anthropic.AsyncAnthropic(api_key="k", base_url=emu.base_url, max_retries=0)
+        params: dict[str, Any] = {
+            "model": EXECUTOR,
+            "max_tokens": 256,
+            "messages": messages,
+            "tools": [tool if tool is not None else advisor_tool(max_uses=2)],
+            "betas": [BETA] if betas is None else betas,
+        }
+        try:
+            if not stream:
+                return await client.beta.messages.create(**params), []
+            events = []
+            async with client.beta.messages.stream(**params) as streamed:
+                async for event in streamed:
+                    events.append(event)
+                return await streamed.get_final_message(), events
+        finally:
+            await client.close()
+
+    return asyncio.run(main())
+
+
+def dumped(message: Any) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = [b.model_dump(exclude_none=True) for b in message.content]
+    return blocks
+
+
+def zero_cache(**counts: Any) -> dict[str, Any]:
+    return {**counts, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_consult_runs_the_advisor_script_and_round_trips(emu: Emulator, stream: bool) -> None:
+    seen: list[dict[str, Any]] = []
+
+    def advisor(request: dict[str, Any]) -> Reply:
+        seen.append(request)
+        return Reply.text("Use a binary search.")
+
+    emu.script(EXECUTOR, [Reply.consult("Let me check my plan.", "Following the advice."), "ok"])
+    emu.script(ADVISOR, advisor)
+    tool = advisor_tool(max_uses=2, max_tokens=300)
+    first, events = ask(emu, [u("Find x.")], tool=tool, stream=stream)
+
+    blocks = dumped(first)
+    assert [b["type"] for b in blocks] == [
+        "text",
+        "server_tool_use",
+        "advisor_tool_result",
+        "text",
+    ]
+    call, result = blocks[1], blocks[2]
+    assert call["name"] == "advisor" and call["input"] == {} and call["id"].startswith("srvtoolu_")
+    assert result["tool_use_id"] == call["id"]
+    assert result["content"] == {
+        "type": "advisor_result",
+        "text": "Use a binary search.",
+        "stop_reason": "end_turn",
+    }
+    # The advisor read the executor's transcript so far, as one user message.
+    (request,) = seen
+    assert request["model"] == ADVISOR and request["max_tokens"] == 300
+    transcript = request["messages"][0]["content"]
+    assert "Find x." in transcript and "Let me check my plan." in transcript
+    assert "Following" not in transcript
+
+    read = block_tokens(request["system"]) + text_tokens(transcript)
+    first_in = emu.requests[0].body
+    executor_in = sum(block_tokens(t) for t in first_in["tools"]) + text_tokens("Find x.")
+    result_block = blocks[2]
+    iterations = [
+        zero_cache(
+            type="message",
+            input_tokens=executor_in,
+            output_tokens=text_tokens("Let me check my plan.") + block_tokens(call),
+        ),
+        zero_cache(type="advisor_message", model=ADVISOR, input_tokens=read, output_tokens=5),
+        zero_cache(
+            type="message",
+            input_tokens=block_tokens(result_block),
+            output_tokens=text_tokens("Following the advice."),
+        ),
+    ]
+    usage = first.usage.model_dump(exclude_none=True)
+    assert usage["iterations"] == iterations
+    assert usage["input_tokens"] == iterations[0]["input_tokens"] + iterations[2]["input_tokens"]
+    assert usage["output_tokens"] == iterations[0]["output_tokens"] + iterations[2]["output_tokens"]
+    assert emu.billed[ADVISOR] == Usage(read, 5)
+    assert emu.calls(ADVISOR) == 1
+
+    if stream:  # advisor blocks arrive whole in content_block_start, with no deltas
+        starts = {
+            e.index: e.content_block.model_dump(exclude_none=True)
+            for e in events
+            if e.type == "content_block_start"
+        }
+        assert starts[1] == call and starts[2] == result_block
+        deltas = {e.index for e in events if e.type == "content_block_delta"}
+        assert deltas == {0, 3}
+
+    # The whole assistant content goes back verbatim on the next request and is accepted.
+    second, _ = ask(emu, [u("Find x."), first.to_param(), u("Go on.")], tool=tool, stream=stream)
+    assert emu.requests[1].status == 200
+    assert emu.requests[1].body["messages"][1]["content"] == blocks
+    assert second.content[0].text == "ok"
+
+
+def test_consult_beyond_max_uses_gets_an_error_and_bills_no_advisor_tokens(emu: Emulator) -> None:
+    emu.script(EXECUTOR, [Reply.consults(["a", "b", "c"])])
+    emu.script(ADVISOR, ["first advice", "never used"])
+    message, _ = ask(emu, [u("x")], tool=advisor_tool(max_uses=1))
+    results = [b["content"] for b in dumped(message) if b["type"] == "advisor_tool_result"]
+    assert results[0]["text"] == "first advice"
+    assert results[1] == {"type": "advisor_tool_result_error", "error_code": "max_uses_exceeded"}
+    kinds = [it["type"] for it in message.usage.model_dump()["iterations"]]
+    assert kinds == ["message", "advisor_message", "message", "message"]
+    assert emu.billed[ADVISOR].output_tokens == text_tokens("first advice")
+    assert emu.calls(ADVISOR) == 1
+
+
+def test_redacted_consult_returns_an_opaque_blob_that_round_trips() -> None:
+    with Emulator({EXECUTOR: [Reply.consult("a", "b", redacted=True)]}) as emu:
+        emu.script(ADVISOR, ["secret advice"])
+        message, _ = ask(emu, [u("x")])
+        content = dumped(message)[2]["content"]
+        assert content["type"] == "advisor_redacted_result"
+        assert "secret" not in content["encrypted_content"]
+        base64.b64decode(content["encrypted_content"], validate=True)
+        assert emu.billed[ADVISOR].output_tokens == text_tokens("secret advice")
+        ask(emu, [u("x"), message.to_param(), u("y")])
+        assert emu.requests[-1].status == 200
+    with Emulator({EXECUTOR: [Reply.consult("a", "b")]}, redact_advice=True) as emu:
+        message, _ = ask(emu, [u("x")])
+        assert dumped(message)[2]["content"]["type"] == "advisor_redacted_result"
+
+
+def test_advisor_fault_becomes_a_result_error_and_the_request_succeeds(emu: Emulator) -> None:
+    emu.script(EXECUTOR, [Reply.consult("a", "b"), Reply.consult("c", "d")])
+    emu.script(ADVISOR, ["advice"])
+    emu.fault("overloaded", model=ADVISOR, call=0)
+    message, _ = ask(emu, [u("x")])
+    assert emu.requests[0].status == 200
+    error = {"type": "advisor_tool_result_error", "error_code": "overloaded"}
+    assert dumped(message)[2]["content"] == error
+    assert ADVISOR not in emu.billed
+    assert [it["type"] for it in message.usage.model_dump()["iterations"]] == ["message"] * 2
+    again, _ = ask(emu, [u("x")])  # the fault consumed no advice
+    assert dumped(again)[2]["content"]["text"] == "advice"
+
+
+def test_advisor_max_tokens_truncates_the_advice(emu: Emulator) -> None:
+    emu.script(EXECUTOR, [Reply.consult("a", "b")])
+    emu.script(ADVISOR, ["x" * 100])
+    message, _ = ask(emu, [u("x")], tool=advisor_tool(max_tokens=5))
+    content = dumped(message)[2]["content"]
+    assert content["stop_reason"] == "max_tokens" and content["text"].startswith("x" * 20 + "\n")
+    assert emu.billed[ADVISOR].output_tokens == 5
+
+
+def test_consult_without_the_advisor_tool_is_its_text_only(emu: Emulator) -> None:
+    emu.script(MODEL, [Reply.consult("before", "after"), {"consult": {"before": "only"}}])
+    assert [b["text"] for b in post(emu, body(u("x")))[1]["content"]] == ["before", "after"]
+    assert [b["text"] for b in post(emu, body(u("x")))[1]["content"]] == ["only"]
+    assert emu.calls(ADVISOR) == 0 and ADVISOR not in emu.billed
+
+
+def test_default_advice_and_the_json_script_forms() -> None:
+    script: dict[str, Any] = {
+        EXECUTOR: [
+            {"consult": {"before": "a", "after": "b", "question": "Which index?"}},
+            {"consults": ["a", "b", "c"]},
+        ]
+    }
+    with Emulator(script) as emu:
+        message, _ = ask(emu, [u("x")])
+        assert dumped(message)[2]["content"]["text"] == DEFAULT_ADVICE
+        message, _ = ask(emu, [u("x")])
+        assert [b["type"] for b in dumped(message)].count("advisor_tool_result") == 2
+
+
+SRV = {"type": "server_tool_use", "id": "srvtoolu_1", "name": "advisor", "input": {}}
+RESULT = {
+    "type": "advisor_tool_result",
+    "tool_use_id": "srvtoolu_1",
+    "content": {"type": "advisor_result", "text": "t", "stop_reason": "end_turn"},
+}
+TEXT = {"type": "text", "text": "t"}
+
+
+@pytest.mark.parametrize(
+    "assistant",
+    [
+        [RESULT, SRV],
+        [SRV, TEXT, RESULT],
+        [SRV],
+        [TEXT, RESULT],
+        [SRV, {**RESULT, "tool_use_id": "srvtoolu_2"}],
+    ],
+    ids=["reversed", "not-adjacent", "no-result", "no-call", "other-id"],
+)
+def test_out_of_order_advisor_history_is_a_400(emu: Emulator, assistant: list[Any]) -> None:
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        ask(emu, [u("x"), a(assistant), u("y")])
+    assert caught.value.status_code == 400
+    assert caught.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
+    assert "advisor_tool_result" in caught.value.message
+
+
+def test_advisor_result_in_a_user_message_is_a_400(emu: Emulator) -> None:
+    status, data = post(emu, body(u([RESULT]), tools=[advisor_tool()]))
+    assert status == 400 and "same assistant message" in data["error"]["message"]
+
+
+def test_advisor_history_is_accepted_and_needs_no_tool_result(emu: Emulator) -> None:
+    history = [u("x"), a([TEXT, SRV, RESULT, TEXT]), u("y")]
+    ask(emu, history)
+    assert emu.requests[0].status == 200
+
+
+def test_advisor_tool_without_the_beta_header_is_a_400(emu: Emulator) -> None:
+    with pytest.raises(anthropic.BadRequestError, match=BETA):
+        ask(emu, [u("x")], betas=[])
+    assert emu.requests[0].status == 400
+
+
+def test_emulator_without_advisor_support_rejects_the_tool_type() -> None:
+    expected = "tools.0: unknown tool type 'advisor_20260301'"
+    with Emulator(advisor_tool=False) as emu:
+        with pytest.raises(anthropic.BadRequestError, match=expected):
+            ask(emu, [u("x")])
+        emu.advisor_tool = True
+        ask(emu, [u("x")])
+        emu.advisor_tool = False
+        status, data = post(emu, body(u("x"), tools=[advisor_tool()]))
+        assert (status, data["error"]["type"]) == (400, "invalid_request_error")
+        assert data["error"]["message"] == expected
+        assert post(emu, body(u("x")))[0] == 200
+
+
+def test_advisor_blocks_count_and_cache_like_any_other_block(emu: Emulator) -> None:
+    cached = {**RESULT, "cache_control": {"type": "ephemeral"}}
+    history = body(u("x"), a([SRV, cached]), u("y"))
+    expected = text_tokens("x") + block_tokens(SRV) + block_tokens(RESULT) + text_tokens("y")
+    count = post(emu, history, path="/v1/messages/count_tokens")[1]
+    assert count == {"input_tokens": expected}
+    assert post(emu, history)[1]["usage"]["cache_creation_input_tokens"] == expected - 1
+    assert post(emu, history)[1]["usage"]["cache_read_input_tokens"] == expected - 1

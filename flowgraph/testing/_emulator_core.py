@@ -5,12 +5,30 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from flowgraph.testing._emulator_replies import Reply, block_tokens, canonical, text_tokens
+from flowgraph.testing._emulator_advisor import check_history
+from flowgraph.testing._emulator_replies import (
+    Fault,
+    Reply,
+    block_tokens,
+    canonical,
+    error_body,
+    text_tokens,
+)
 
-__all__ = ["PromptCache", "Segment", "build_message", "segments", "sse_events", "validate"]
+__all__ = [
+    "Plan",
+    "PromptCache",
+    "Segment",
+    "build_message",
+    "fault_plan",
+    "segments",
+    "sse_events",
+    "stub_start",
+    "validate",
+]
 
 Event = tuple[str, dict[str, Any]]
 
@@ -68,6 +86,9 @@ def _check_message(i: int, message: Any, previous: dict[str, Any] | None) -> str
         isinstance(content, list) and all(isinstance(b, dict) and "type" in b for b in content)
     ):
         return f"messages.{i}.content: must be a string or a list of blocks with a type"
+    problem = check_history(i, message)
+    if problem:
+        return problem
     asked = _ids(previous, "tool_use", "id") if role == "user" else []
     for tool_use_id in _ids(message, "tool_result", "tool_use_id"):
         if tool_use_id not in asked:
@@ -267,3 +288,42 @@ def _block_events(index: int, block: Mapping[str, Any]) -> list[Event]:
 def count_input(body: Mapping[str, Any]) -> int:
     """Input tokens of a request as ``count_tokens`` reports them (no cache split)."""
     return sum(seg.tokens for seg in segments(body)) or text_tokens("")
+
+
+@dataclass(slots=True)
+class Plan:
+    """What the HTTP handler must write for one request."""
+
+    status: int
+    body: Any = None
+    message: dict[str, Any] | None = None
+    stream: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    fault: str | None = None
+
+
+def fault_plan(fault: Fault, stream: bool) -> Plan:
+    status = fault.http_status()
+    headers: dict[str, str] = {}
+    if fault.retry_after is not None:
+        headers["retry-after"] = str(max(1, round(fault.retry_after)))
+        headers["retry-after-ms"] = str(int(fault.retry_after * 1000))
+    message = fault.message or f"emulated {fault.kind} fault"
+    if fault.kind in ("drop", "malformed", "sse_error"):
+        return Plan(200, error_body(529, message), None, stream, headers, fault.delay, fault.kind)
+    return Plan(status, error_body(status, message), None, False, headers, fault.delay, fault.kind)
+
+
+def stub_start() -> dict[str, Any]:
+    usage = {"input_tokens": 1, "output_tokens": 1}
+    return {
+        "id": "msg_emu_fault",
+        "type": "message",
+        "role": "assistant",
+        "model": "emulator",
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": usage,
+    }

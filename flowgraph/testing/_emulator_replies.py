@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 __all__ = [
+    "CONSULT",
     "Fault",
     "FaultKind",
     "Reply",
@@ -20,6 +21,9 @@ __all__ = [
 ]
 
 Block = dict[str, Any]
+
+# The content-block type of a consult mark: the emulator replaces it (see ``Reply.consult``).
+CONSULT = "emulator_consult"
 
 FaultKind = Literal[
     "rate_limit",  # 429 rate_limit_error, with retry-after when given
@@ -127,9 +131,10 @@ class Reply:
         advisor_model: str = "claude-opus-4-7",
         advisor_tokens: tuple[int, int] = (150, 60),
     ) -> Reply:
-        """A native advisor consult: server_tool_use + advisor_tool_result + usage.iterations.
+        """A canned advisor consult: server_tool_use + advisor_tool_result + usage.iterations.
 
-        The executor's own iterations are counted from ``before`` and ``after``; the advisor's
+        Sent as is, with or without the advisor tool in the request (``consult`` runs a real
+        one). The executor's own iterations are counted from ``before`` and ``after``; the advisor's
         iteration reports ``advisor_tokens`` (input, output) at ``advisor_model``.
         """
         content = (
@@ -158,6 +163,37 @@ class Reply:
         return cls(content, "end_turn", iterations)
 
     @classmethod
+    def consult(
+        cls,
+        before: str = "",
+        after: str = "",
+        *,
+        question: str | None = None,
+        redacted: bool = False,
+    ) -> Reply:
+        """The executor says ``before``, consults its advisor, then says ``after``.
+
+        For a request carrying the advisor tool the emulator runs the consult with the advisor
+        model's own script; without the tool the reply is ``before`` and ``after`` only.
+        ``question`` is appended to the transcript the advisor reads; ``redacted`` returns an
+        ``advisor_redacted_result`` instead of the advice text.
+        """
+        mark: Block = {"type": CONSULT, "question": question, "redacted": redacted}
+        texts = [{"type": "text", "text": t} for t in (before, after)]
+        return cls((texts[0], mark, texts[1]))
+
+    @classmethod
+    def consults(cls, texts: Sequence[str], *, redacted: bool = False) -> Reply:
+        """Several consults in one response, between ``texts`` (n texts, n - 1 consults)."""
+        if len(texts) < 2:
+            raise ValueError("Reply.consults needs at least two texts (one consult)")
+        blocks: list[Block] = [{"type": "text", "text": texts[0]}]
+        for text in texts[1:]:
+            blocks.append({"type": CONSULT, "question": None, "redacted": redacted})
+            blocks.append({"type": "text", "text": text})
+        return cls(tuple(blocks))
+
+    @classmethod
     def from_json(cls, data: Mapping[str, Any] | str) -> Reply:
         """Read the script-file form of a reply (see ``flowgraph.testing.emulator``)."""
         if isinstance(data, str):
@@ -174,6 +210,17 @@ class Reply:
             return cls.refusal(str(data["refusal"]))
         if "advisor" in data:
             return cls.advisor(str(data["advisor"]))
+        if "consult" in data:
+            options = data["consult"]
+            options = options if isinstance(options, Mapping) else {"before": str(options)}
+            return cls.consult(
+                str(options.get("before", "")),
+                str(options.get("after", "")),
+                question=options.get("question"),
+                redacted=bool(options.get("redacted", False)),
+            )
+        if "consults" in data:
+            return cls.consults([str(t) for t in data["consults"]])
         if "content" in data:
             return cls(
                 tuple(dict(b) for b in data["content"]),
@@ -183,7 +230,7 @@ class Reply:
             )
         raise ValueError(
             f"emulator reply {dict(data)!r} is not a reply; use text, tool_use, refusal, "
-            "advisor or content"
+            "advisor, consult, consults or content"
         )
 
 

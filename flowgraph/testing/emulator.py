@@ -19,6 +19,27 @@ Scripts. Per model id, a sequence of replies consumed in order (a ``Reply``, a p
 a text reply, or the JSON form below) or a function ``body -> reply``. A model with no script, or
 whose script is used up, answers ``"ok"``.
 
+The advisor (tool ``{"type": "advisor_20260301", "name": "advisor", "model": M, "max_uses": k?,
+"max_tokens": t?}``, beta header ``advisor-tool-2026-03-01``). ``Reply.consult(before, after,
+question=None, redacted=False)`` marks a consult (``Reply.consults([t0, t1, ...])``: one between
+each two texts). For a request carrying the tool the emulator runs each consult itself: it calls
+M's own script with a synthetic request ``{"model": M, "system": <advisor prompt>, "messages":
+[{"role": "user", "content": <the executor's transcript so far as text, plus the question>}],
+"max_tokens": t or 4096}`` (no script, or used up: a default advice) and answers ``text``,
+``server_tool_use`` (id ``srvtoolu_emu_…``), ``advisor_tool_result`` (``advisor_result`` with
+the advice and its stop_reason; ``max_tokens`` and truncated when the advice exceeds t), ``text``.
+``usage.iterations`` is an executor ``message`` per part (the first reads the request, a later one
+reads the result before it; each outputs the blocks it generated, ``server_tool_use`` included)
+with an ``advisor_message`` at M between them (input: the transcript request, output: the
+advice); the top level sums the ``message`` entries, and ``emu.billed`` charges the advisor's
+entry to M. A consult past ``max_uses`` (counted per response) gets ``advisor_tool_result_error``
+``max_uses_exceeded``; a fault on M (consults count as M's calls) gets the error code of its kind
+(``overloaded``, 429 ``too_many_requests``, else ``unavailable``, or the fault's ``message`` when
+that is a code) while the request still succeeds; neither has an ``advisor_message`` entry.
+``redacted=True`` (or ``Emulator(redact_advice=True)``) answers ``advisor_redacted_result`` with an
+opaque base64 ``encrypted_content``. Without the tool a consult reply is its texts only.
+``Reply.advisor(advice)`` is a canned consult sent as is, whatever the request.
+
 Token counts. A text block counts ceil(len(text) / 4); any other block, tool or message counts
 ceil(len(compact sorted JSON) / 4), each at least 1. Input is the sum over tools, system blocks
 and message blocks; output is the sum over the reply's blocks.
@@ -42,8 +63,12 @@ redacted, status, fault); ``emu.billed`` sums the tokens charged per model, iter
 
 Validation, answered with a real 400 ``invalid_request_error`` body: model, max_tokens and
 messages are required; roles alternate starting with user; each ``tool_result`` answers a
-``tool_use`` of the previous assistant turn and each ``tool_use`` is answered in the next turn.
-With ``api_key`` set, any other key gets a 401.
+``tool_use`` of the previous assistant turn and each ``tool_use`` is answered in the next turn;
+each ``advisor_tool_result`` directly follows its advisor ``server_tool_use`` (same id, same
+assistant message) and each such call has its result; the advisor tool needs its beta header,
+and with ``Emulator(advisor_tool=False)`` (or ``emu.advisor_tool = False``) a request carrying it
+gets ``tools.<i>: unknown tool type 'advisor_20260301'``. With ``api_key`` set, any other key
+gets a 401.
 
 Script file for ``python -m flowgraph.testing.emulator --port 8765 --script demo.json``::
 
@@ -52,10 +77,14 @@ Script file for ``python -m flowgraph.testing.emulator --port 8765 --script demo
         {"text": "Done."},
         {"refusal": "No."},
         {"advisor": "Use a binary search."},
-        {"content": [{"type": "text", "text": "raw"}], "stop_reason": "max_tokens"}]},
+        {"consult": {"before": "Let me check.", "after": "Done.", "question": null,
+                     "redacted": false}},
+        {"consults": ["Plan.", "Halfway.", "Done."]},
+        {"content": [{"type": "text", "text": "raw"}], "stop_reason": "max_tokens"}],
+                "claude-opus-4-7": ["Use a binary search."]},
      "faults": [{"kind": "overloaded", "model": "claude-opus-4-7", "call": 0},
                 {"kind": "rate_limit", "retry_after": 2, "call": 1}],
-     "latency": 0.0}
+     "latency": 0.0, "advisor_tool": true, "redact_advice": false}
 """
 
 from __future__ import annotations
@@ -68,7 +97,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -76,15 +105,28 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flowgraph.model import Usage
+from flowgraph.testing._emulator_advisor import (
+    DEFAULT_ADVICE,
+    Advice,
+    advisor_tool,
+    check_tools,
+    error_code,
+    expand,
+    without_consults,
+)
 from flowgraph.testing._emulator_core import (
+    Plan,
     PromptCache,
     build_message,
     count_input,
+    fault_plan,
     segments,
     sse_events,
+    stub_start,
     validate,
 )
 from flowgraph.testing._emulator_replies import (
+    CONSULT,
     Fault,
     FaultKind,
     Reply,
@@ -113,19 +155,6 @@ class LoggedRequest:
     fault: str | None = None
 
 
-@dataclass(slots=True)
-class _Plan:
-    """What the HTTP handler must write for one request."""
-
-    status: int
-    body: Any = None
-    message: dict[str, Any] | None = None
-    stream: bool = False
-    headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0
-    fault: str | None = None
-
-
 class Emulator:
     """The Messages-API emulator (see the module docstring).
 
@@ -136,6 +165,10 @@ class Emulator:
         api_key: when set, the only key accepted (others get 401); else any key is accepted.
         port: the port to listen on; 0 picks a free one.
         now: the clock for cache TTLs (tests can pass a fake).
+        advisor_tool: whether the ``advisor_20260301`` tool is supported; when False a request
+            carrying it gets a 400 naming the tool type (also settable as ``emu.advisor_tool``).
+        redact_advice: answer every consult with an ``advisor_redacted_result`` (also settable
+            as ``emu.redact_advice``).
     """
 
     def __init__(
@@ -147,8 +180,12 @@ class Emulator:
         api_key: str | None = None,
         port: int = 0,
         now: Callable[[], float] = time.monotonic,
+        advisor_tool: bool = True,
+        redact_advice: bool = False,
     ) -> None:
         self.latency = latency
+        self.advisor_tool = advisor_tool
+        self.redact_advice = redact_advice
         self._api_key = api_key
         self._port = port
         self._lock = threading.Lock()
@@ -196,6 +233,8 @@ class Emulator:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         faults = [Fault.from_json(f) for f in data.get("faults", ())]
         kwargs.setdefault("latency", float(data.get("latency", 0.0)))
+        kwargs.setdefault("advisor_tool", bool(data.get("advisor_tool", True)))
+        kwargs.setdefault("redact_advice", bool(data.get("redact_advice", False)))
         return cls(data.get("models", {}), faults=faults, **kwargs)
 
     def calls(self, model: str) -> int:
@@ -241,13 +280,13 @@ class Emulator:
 
     # -- request handling (called from handler threads) -------------------------------------
 
-    def plan(self, path: str, raw: bytes, headers: Mapping[str, str]) -> _Plan:
+    def plan(self, path: str, raw: bytes, headers: Mapping[str, str]) -> Plan:
         """Decide the response to one request and record it."""
         body: Any = None
         try:
             body = json.loads(raw or b"null")
         except ValueError:
-            plan = _Plan(400, error_body(400, "request body is not valid JSON"))
+            plan = Plan(400, error_body(400, "request body is not valid JSON"))
         else:
             plan = self._decide(path, body, headers)
         model = body.get("model", "") if isinstance(body, dict) else ""
@@ -263,22 +302,24 @@ class Emulator:
         plan.delay += self.latency
         return plan
 
-    def _decide(self, path: str, body: Any, headers: Mapping[str, str]) -> _Plan:
+    def _decide(self, path: str, body: Any, headers: Mapping[str, str]) -> Plan:
         lowered = {k.lower(): v for k, v in headers.items()}
         given = lowered.get("x-api-key") or lowered.get("authorization", "").removeprefix("Bearer ")
         if not given or (self._api_key is not None and given != self._api_key):
-            return _Plan(401, error_body(401, "invalid x-api-key"))
+            return Plan(401, error_body(401, "invalid x-api-key"))
         if path not in ("/v1/messages", "/v1/messages/count_tokens"):
-            return _Plan(404, error_body(404, f"Not found: {path}"))
+            return Plan(404, error_body(404, f"Not found: {path}"))
         count_only = path.endswith("count_tokens")
-        problem = validate(body, count_only=count_only)
+        problem = validate(body, count_only=count_only) or check_tools(
+            body, headers, self.advisor_tool
+        )
         if problem:
-            return _Plan(400, error_body(400, problem))
+            return Plan(400, error_body(400, problem))
         if count_only:
-            return _Plan(200, {"input_tokens": count_input(body)})
+            return Plan(200, {"input_tokens": count_input(body)})
         return self._answer(body)
 
-    def _answer(self, body: dict[str, Any]) -> _Plan:
+    def _answer(self, body: dict[str, Any]) -> Plan:
         model = str(body["model"])
         stream = bool(body.get("stream"))
         with self._lock:
@@ -286,8 +327,21 @@ class Emulator:
             self._calls[model] = index + 1
             fault = next((f for f in self._faults if f.matches(model, index)), None)
         if fault is not None and fault.kind not in ("slow",):
-            return _fault_plan(fault, stream)
+            return fault_plan(fault, stream)
         reply = self._next_reply(model, body)
+        if any(block.get("type") == CONSULT for block in reply.content):
+            tool = advisor_tool(body)
+            if tool is None:
+                reply = without_consults(reply)
+            else:
+                reply = expand(
+                    reply,
+                    body,
+                    tool,
+                    consult=self._consult,
+                    new_id=lambda prefix: f"{prefix}_emu_{next(self._ids):04d}",
+                    redact=self.redact_advice,
+                )
         with self._lock:
             counts = self._cache.account(model, segments(body))
             message = build_message(
@@ -300,10 +354,22 @@ class Emulator:
             self._bill(model, message["usage"])
         delay, kind = (fault.delay, fault.kind) if fault else (0.0, None)
         if stream:
-            return _Plan(200, None, message, True, delay=delay, fault=kind)
-        return _Plan(200, message, delay=delay, fault=kind)
+            return Plan(200, None, message, True, delay=delay, fault=kind)
+        return Plan(200, message, delay=delay, fault=kind)
 
-    def _next_reply(self, model: str, body: dict[str, Any]) -> Reply:
+    def _consult(self, model: str, request: dict[str, Any]) -> Advice:
+        """One consult of the advisor ``model``: a call of that model (faults apply)."""
+        with self._lock:
+            index = self._calls.get(model, 0)
+            self._calls[model] = index + 1
+            fault = next((f for f in self._faults if f.matches(model, index)), None)
+        if fault is not None:
+            time.sleep(fault.delay)
+            if fault.kind != "slow":
+                return Advice(error=error_code(fault))
+        return Advice(self._next_reply(model, request, default=DEFAULT_ADVICE))
+
+    def _next_reply(self, model: str, body: dict[str, Any], default: str = "ok") -> Reply:
         with self._lock:
             script = self._scripts.get(model)
             if callable(script):
@@ -312,7 +378,7 @@ class Emulator:
                 position = self._positions.get(model, 0)
                 self._positions[model] = position + 1
                 replies = script or []
-                return replies[position] if position < len(replies) else Reply.text("ok")
+                return replies[position] if position < len(replies) else Reply.text(default)
         # A script function runs outside the lock: it may be slow or call back into the emulator.
         return to_reply(function(body))
 
@@ -322,18 +388,6 @@ class Emulator:
             served = str(part.get("model") or model)
             charged = Usage.from_dict({k: v for k, v in part.items() if k != "iterations"})
             self.billed[served] = self.billed.get(served, Usage()) + charged
-
-
-def _fault_plan(fault: Fault, stream: bool) -> _Plan:
-    status = fault.http_status()
-    headers: dict[str, str] = {}
-    if fault.retry_after is not None:
-        headers["retry-after"] = str(max(1, round(fault.retry_after)))
-        headers["retry-after-ms"] = str(int(fault.retry_after * 1000))
-    message = fault.message or f"emulated {fault.kind} fault"
-    if fault.kind in ("drop", "malformed", "sse_error"):
-        return _Plan(200, error_body(529, message), None, stream, headers, fault.delay, fault.kind)
-    return _Plan(status, error_body(status, message), None, False, headers, fault.delay, fault.kind)
 
 
 class _Server(ThreadingHTTPServer):
@@ -368,7 +422,7 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in headers.items():
             self.send_header(name, value)
 
-    def _write_json(self, plan: _Plan) -> None:
+    def _write_json(self, plan: Plan) -> None:
         data = json.dumps(plan.body).encode()
         if plan.fault == "malformed":
             data = data[: len(data) // 2]
@@ -381,7 +435,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self.wfile.write(data)
 
-    def _write_stream(self, plan: _Plan) -> None:
+    def _write_stream(self, plan: Plan) -> None:
         self._start(200, {"content-type": "text/event-stream", "cache-control": "no-cache"})
         self.send_header("transfer-encoding", "chunked")
         self.end_headers()
@@ -392,13 +446,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._chunk(f"event: {event}\ndata: {data}\n\n".encode())
         self.wfile.write(b"0\r\n\r\n")
 
-    def _events(self, plan: _Plan) -> Iterator[tuple[str, str]]:
+    def _events(self, plan: Plan) -> Iterator[tuple[str, str]]:
         if plan.message is not None:
             for event, data in sse_events(plan.message):
                 yield event, json.dumps(data)
             return
         # A stream fault: start like a real message, then fail.
-        yield "message_start", json.dumps({"type": "message_start", "message": _stub_start()})
+        yield "message_start", json.dumps({"type": "message_start", "message": stub_start()})
         if plan.fault == "drop":
             yield "__cut__", ""
         elif plan.fault == "malformed":
@@ -416,20 +470,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
 
 
-def _stub_start() -> dict[str, Any]:
-    usage = {"input_tokens": 1, "output_tokens": 1}
-    return {
-        "id": "msg_emu_fault",
-        "type": "message",
-        "role": "assistant",
-        "model": "emulator",
-        "content": [],
-        "stop_reason": None,
-        "stop_sequence": None,
-        "usage": usage,
-    }
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the emulator from the command line until interrupted."""
     parser = argparse.ArgumentParser(description="Messages-API emulator on 127.0.0.1")
@@ -437,8 +477,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--script", type=Path, help="JSON script file (see module docstring)")
     parser.add_argument("--latency", type=float, default=None, help="seconds per response")
     parser.add_argument("--api-key", default=None, help="accept only this key")
+    parser.add_argument(
+        "--no-advisor-tool", action="store_true", help="answer the advisor tool with a 400"
+    )
     args = parser.parse_args(argv)
     options: dict[str, Any] = {"port": args.port, "api_key": args.api_key}
+    if args.no_advisor_tool:
+        options["advisor_tool"] = False
     if args.latency is not None:
         options["latency"] = args.latency
     emu = Emulator.from_file(args.script, **options) if args.script else Emulator(**options)
