@@ -23,8 +23,8 @@ from flowgraph.advisor import REVIEW_PROMPT, TOOL_NAME, AdvisorSession, refuses_
 from flowgraph.context import Context
 from flowgraph.errors import ModelError, NodeError
 from flowgraph.events import Event, ModelTurn, ToolCalled
-from flowgraph.graph import RoleNode
 from flowgraph.model import ModelRequest
+from flowgraph.nodes import RoleNode
 from flowgraph.router import Served
 
 __all__ = ["NodeReport", "render_task", "run_role"]

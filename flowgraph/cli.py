@@ -122,7 +122,7 @@ def _new_run(graph: Graph, run_dir: Path | None) -> tuple[Path, str | None]:
     """The run directory, and the run id when we name the directory ``runs/<run-id>``."""
     if run_dir is not None:
         return run_dir, None
-    from flowgraph.runner import new_run_id
+    from flowgraph._open import new_run_id
 
     run_id = new_run_id(graph.name)
     return Path("runs") / run_id, run_id

@@ -8,15 +8,13 @@ how to fix it.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import heapq
 import inspect
 import json
 import re
 import string
-import weakref
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -24,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from flowgraph.advisor import Advisor
 from flowgraph.aliases import INHERIT, resolve_model, strength
-from flowgraph.context import Context
 from flowgraph.errors import GraphError
+from flowgraph.nodes import Node, RoleNode, Step, StepNode
 from flowgraph.role import Role
 
 if TYPE_CHECKING:
@@ -35,103 +33,9 @@ if TYPE_CHECKING:
     from flowgraph.result import RunResult
     from flowgraph.router import ModelLimits
 
-__all__ = ["Graph", "NodeRef", "RoleNode", "StepNode"]
+__all__ = ["Graph", "NodeRef", "RoleNode", "StepNode", "ValidGraph"]
 
-Step = Callable[[Context], Awaitable[Any]]
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-@dataclass(frozen=True, slots=True)
-class RoleNode:
-    """A node that runs ``role`` as an agent tool loop on the rendered ``task``."""
-
-    name: str
-    role: Role
-    task: str
-    model: str  # the full model id, after "inherit" and aliases are resolved
-    fallbacks: tuple[str, ...]
-    after: tuple[str, ...] = ()
-    server_fallbacks: tuple[str, ...] = ()
-    advisor: Advisor | None = None  # resolved: inherit applied
-    advisor_model: str = ""
-    advisor_fallbacks: tuple[str, ...] = ()
-
-    @property
-    def timeout(self) -> float | None:
-        return self.role.timeout
-
-    @property
-    def retries(self) -> int:
-        return self.role.retries
-
-    @property
-    def kind(self) -> str:
-        return "role"
-
-    def spec(self) -> dict[str, Any]:
-        advisor = self.advisor.spec() | {"model": self.advisor_model} if self.advisor else None
-        return {
-            "kind": "role",
-            "role": self.role.spec(),
-            "task": self.task,
-            "model": self.model,
-            "advisor": advisor,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class StepNode:
-    """A node that awaits a plain async function, for deterministic work (run the tests...)."""
-
-    name: str
-    func: Step
-    after: tuple[str, ...] = ()
-    timeout: float | None = None
-    retries: int = 0
-
-    @property
-    def kind(self) -> str:
-        return "step"
-
-    @property
-    def model(self) -> str:
-        return ""
-
-    def spec(self) -> dict[str, Any]:
-        return {"kind": "step", "func": _function_identity(self.func)}
-
-
-Node = RoleNode | StepNode
-
-
-_IDENTITIES: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
-
-
-def _function_identity(func: Callable[..., Any]) -> str:
-    """``_identity`` of ``func``, cached: reading source is slow and graphs reuse functions."""
-    try:
-        return _IDENTITIES[func]
-    except (KeyError, TypeError):
-        pass
-    identity = _identity(func)
-    with contextlib.suppress(TypeError):
-        _IDENTITIES[func] = identity
-    return identity
-
-
-def _identity(func: Callable[..., Any]) -> str:
-    """A function's name plus a hash of its source, so editing the function changes it.
-
-    The module name is left out: a graph file loaded by the CLI gets a different module name
-    than the same file imported, and that must not look like an edit.
-    """
-    name = getattr(func, "__qualname__", None) or type(func).__name__
-    try:
-        source = inspect.getsource(func)
-    except (OSError, TypeError):
-        code = getattr(func, "__code__", None)
-        source = code.co_code.hex() if code is not None else ""
-    return name + ":" + hashlib.sha256(source.encode()).hexdigest()[:16]
 
 
 class NodeRef:
@@ -426,7 +330,7 @@ class ValidGraph:
                 if dep == name:
                     raise GraphError(f"node {name!r} depends on itself; remove it from after=")
                 dependents[dep].append(name)
-            nodes[name] = _with_after(declared.node, tuple(declared.after))
+            nodes[name] = declared.node.with_after(tuple(declared.after))
         order = _topological_order(names, nodes, dependents)
         if len(order) < len(names):
             raise GraphError(
@@ -510,15 +414,6 @@ class ValidGraph:
         for name in self.order:
             lines.extend(f"    {dep} --> {name}" for dep in self.nodes[name].after)
         return "\n".join(lines) + "\n"
-
-
-def _with_after(node: Node, after: tuple[str, ...]) -> Node:
-    # Direct construction: dataclasses.replace cost a few µs a node on large graphs.
-    if isinstance(node, RoleNode):
-        return RoleNode(node.name, node.role, node.task, node.model, node.fallbacks, after,
-                        node.server_fallbacks, node.advisor, node.advisor_model,
-                        node.advisor_fallbacks)  # fmt: skip
-    return StepNode(node.name, node.func, after, node.timeout, node.retries)
 
 
 def _topological_order(

@@ -125,7 +125,7 @@ def test_advisor_blocks_and_iterations_round_trip_exactly(emu: Emulator, stream:
         {"role": "assistant", "content": list(first.content)},
         {"role": "user", "content": "continue"},
     ]
-    ask(model, ModelRequest(MODEL, "s", history, tools=[tool]))
+    ask(model, ModelRequest(MODEL, "s", history, tools=[tool], betas=["advisor-tool-2026-03-01"]))
     assert emu.requests[1].status == 200
     assert emu.requests[1].body["messages"][1]["content"] == raw["content"]
 
@@ -135,7 +135,9 @@ def _raw_json_reply(emu: Emulator, index: int) -> dict[str, Any]:
     body = emu.requests[index].body
     replay = Emulator({MODEL: [Reply.advisor("Use a binary search.")]})
     plan = replay.plan(
-        "/v1/messages", json.dumps({**body, "stream": False}).encode(), {"x-api-key": "k"}
+        "/v1/messages",
+        json.dumps({**body, "stream": False}).encode(),
+        {"x-api-key": "k", "anthropic-beta": "advisor-tool-2026-03-01"},
     )
     result: dict[str, Any] = plan.body
     return result

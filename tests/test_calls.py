@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from flowgraph import FallbackTaken, Graph, Ledger, Role, tool
+from flowgraph import FallbackTaken, Graph, Ledger, Role, TransientModelError, tool
 from flowgraph.anthropic_model import AnthropicModel
 from flowgraph.pricing import DEFAULT_PRICING
 from flowgraph.testing.emulator import Emulator, Reply
@@ -121,10 +121,26 @@ def test_one_overload_makes_parallel_nodes_skip_the_model_during_the_cooldown(
     emu.script(PRIMARY, two_turns)
     emu.script(BACKUP, two_turns)
     emu.fault("overloaded", model=PRIMARY, call=0)
-    assert team(4).run_sync(client=client(emu)).ok
-    second_turns = [r for r in emu.requests if len(r.body.get("messages", [])) == 3]
-    assert len(second_turns) == 4
-    assert {r.model for r in second_turns} == {BACKUP}  # the breaker was open for everyone
+    model = client(emu)
+    inner = model.request
+    after_overload: list[str] = []
+    seen_overload = False
+
+    async def watching(request: Any) -> Any:
+        nonlocal seen_overload
+        if seen_overload:
+            after_overload.append(request.model)
+        try:
+            return await inner(request)
+        except TransientModelError:
+            seen_overload = True
+            raise
+
+    model.request = watching  # type: ignore[method-assign]
+    assert team(4).run_sync(client=model).ok
+    # Every request sent once one node saw the 529 went to the fallback: the breaker is shared.
+    assert len(after_overload) >= 4
+    assert set(after_overload) == {BACKUP}
 
 
 @pytest.mark.parametrize(("status", "words"), [(400, "400"), (401, "ANTHROPIC_API_KEY")])

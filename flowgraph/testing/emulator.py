@@ -94,6 +94,7 @@ import contextlib
 import itertools
 import json
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -395,6 +396,11 @@ class _Server(ThreadingHTTPServer):
     # The default backlog of 5 refuses bursts of parallel clients; 200+ must connect at once.
     request_queue_size = 1024
     emulator: Emulator
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up (a cancelled run, an injected drop) is not worth a traceback."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
