@@ -11,16 +11,16 @@ from __future__ import annotations
 import json
 import logging
 import os
-import secrets
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
-from flowgraph.accounting import Spend, rollup
+from flowgraph._open import open_ledger
+from flowgraph._summary import describe
+from flowgraph.accounting import Spend
 from flowgraph.advisor import AdvisorSession, NativeSupport
 from flowgraph.agent import NodeReport, run_role
 from flowgraph.aliases import resolve_model
@@ -38,7 +38,7 @@ from flowgraph.events import (
     RunStarted,
 )
 from flowgraph.graph import Graph, RoleNode, ValidGraph
-from flowgraph.ledger import Feature, Ledger, LedgerDoc, now_iso
+from flowgraph.ledger import Ledger, now_iso
 from flowgraph.logs import get_logger
 from flowgraph.model import Model, ModelRequest, Usage
 from flowgraph.pricing import DEFAULT_PRICING, Pricing
@@ -46,15 +46,9 @@ from flowgraph.result import RunResult
 from flowgraph.router import ModelLimits, Served
 from flowgraph.scheduler import Scheduler
 
-__all__ = ["describe", "run_graph"]
+__all__ = ["run_graph"]
 
 FINAL_OK = "passed"
-
-
-def new_run_id(graph: str) -> str:
-    """A sortable, readable run id: graph name, UTC time, and a little randomness."""
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    return f"{graph}-{stamp}-{secrets.token_hex(2)}"
 
 
 async def run_graph(
@@ -73,7 +67,7 @@ async def run_graph(
 ) -> RunResult:
     """Run (or resume) ``graph``; see ``Graph.run``."""
     valid = graph.validate()
-    ledger = _open_ledger(valid, input, run_dir, run_id)
+    ledger = open_ledger(valid, input, run_dir, run_id)
     try:
         run = _Run(valid, ledger, client or graph.client, on_event)
         run.pricing = pricing or graph.pricing or DEFAULT_PRICING
@@ -87,54 +81,6 @@ async def run_graph(
 def _resolve_limits(limits: Mapping[str, ModelLimits] | None) -> dict[str, ModelLimits]:
     """Limits keyed by full model id (users may write aliases)."""
     return {resolve_model(m, where="limits"): v for m, v in (limits or {}).items()}
-
-
-def _check_input(graph: Graph, given: Mapping[str, Any] | None) -> dict[str, Any]:
-    given = dict(given or {})
-    unknown = sorted(set(given) - set(graph.inputs))
-    if unknown:
-        known = ", ".join(graph.inputs) or "none"
-        raise ConfigError(
-            f"graph {graph.name!r} takes no input {', '.join(unknown)}; its inputs are: {known}"
-        )
-    values = {k: v for k, v in graph.inputs.items() if v is not ...}
-    values.update(given)
-    missing = [k for k in graph.inputs if k not in values]
-    if missing:
-        example = " ".join(f"--input {k}=..." for k in missing)
-        raise ConfigError(f"graph {graph.name!r} needs input {', '.join(missing)}; pass {example}")
-    try:
-        json.dumps(values)
-    except TypeError as exc:
-        raise ConfigError(f"the run input must be JSON data ({exc})") from None
-    return values
-
-
-def _open_ledger(
-    valid: ValidGraph, input: Mapping[str, Any] | None, run_dir: Any, run_id: str | None
-) -> Ledger:
-    graph = valid.graph
-    if run_dir is not None and Ledger.exists(run_dir):
-        ledger = Ledger.open(run_dir, graph=graph.name)
-        if input is not None and _check_input(graph, input) != ledger.doc.input:
-            ledger.close()
-            raise ConfigError(
-                f"{run_dir} was started with input {json.dumps(ledger.doc.input)}; resume it "
-                "without new input, or start a new run in another directory"
-            )
-        return ledger
-    values = _check_input(graph, input)
-    run_id = run_id or new_run_id(graph.name)
-    if run_dir is None:
-        return Ledger.memory(
-            run_id=run_id, graph=graph.name, fingerprint=valid.fingerprint, input=values
-        )
-    ledger = Ledger.create(
-        run_dir, run_id=run_id, graph=graph.name, fingerprint=valid.fingerprint, input=values
-    )
-    if graph.source is not None:
-        ledger.update_run(source=graph.source)
-    return ledger
 
 
 def _default_client() -> Model:
@@ -476,47 +422,3 @@ class _Run:
 
 def _fields(event: Event) -> dict[str, Any]:
     return {k: getattr(event, k) for k in event.__slots__}
-
-
-def describe(doc: LedgerDoc, run_dir: Path | None) -> None:
-    """Refresh the plain-words fields of a ledger: ``current_state``, ``next_step``, features."""
-    by_status: dict[str, list[str]] = {}
-    for name, record in doc.nodes.items():
-        by_status.setdefault(record.status, []).append(name)
-    passed = len(by_status.get("passed", []))
-    parts = [f"{passed} of {len(doc.nodes)} nodes passed"]
-    for status in ("running", "failed", "skipped", "interrupted", "pending"):
-        names = by_status.get(status, [])
-        if names:
-            more = f" and {len(names) - 5} more" if len(names) > 5 else ""
-            parts.append(f"{status}: {', '.join(names[:5])}{more}")
-    costs = rollup((n, r.role, r.spend) for n, r in doc.nodes.items() if r.spend)
-    doc.costs = costs
-    if costs["run"]["calls"]:
-        usd = costs["run"]["cost_usd"]
-        parts.append("cost unknown (unpriced models)" if usd is None else f"cost ${usd:.4f}")
-    doc.current_state = f"run {doc.status}; " + "; ".join(parts)
-    doc.next_step = _next_step(doc.status, by_status, run_dir)
-    doc.features = [
-        Feature.model_construct(name=n, passes=r.status == "passed") for n, r in doc.nodes.items()
-    ]
-
-
-def _next_step(status: str, by_status: Mapping[str, list[str]], run_dir: Path | None) -> str:
-    where = str(run_dir) if run_dir else "<run dir>"
-    if status == "passed":
-        return "nothing left to do: every node passed; outputs are in ledger.json"
-    if status == "running":
-        return f"the run is in progress; `flowgraph status {where}` shows it"
-    if status == "budget_exceeded":
-        return (
-            f"the budget stopped the run; raise it and resume: "
-            f"`flowgraph resume {where} --max-cost-usd <more>`"
-        )
-    failed = by_status.get("failed", [])
-    if failed:
-        return (
-            f"fix the failure of {', '.join(failed[:3])} (see its error), then "
-            f"`flowgraph resume {where}` re-runs it and the nodes it blocked"
-        )
-    return f"`flowgraph resume {where}` continues where the run stopped"

@@ -139,8 +139,7 @@ def test_one_overload_makes_parallel_nodes_skip_the_model_during_the_cooldown(
     model.request = watching  # type: ignore[method-assign]
     assert team(4).run_sync(client=model).ok
     # Every request sent once one node saw the 529 went to the fallback: the breaker is shared.
-    assert len(after_overload) >= 4
-    assert set(after_overload) == {BACKUP}
+    assert after_overload and set(after_overload) == {BACKUP}
 
 
 @pytest.mark.parametrize(("status", "words"), [(400, "400"), (401, "ANTHROPIC_API_KEY")])
