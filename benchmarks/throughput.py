@@ -1,6 +1,6 @@
 """Requests per second flowgraph sustains against the emulator, beside the raw SDK in the same run.
 
-    python benchmarks/throughput.py [--quick]
+    python benchmarks/throughput.py [--quick | --reps N]
 
 Workload: 200 independent role nodes, each a K-turn tool loop (the emulator answers K-1 calls
 of a ``noop`` tool, then final text), so 200 x K requests with 200 conversations in flight.
@@ -117,25 +117,27 @@ async def run_flowgraph(base_url: str, run_dir: Path | None) -> None:
         raise RuntimeError(f"flowgraph run {result.status}: {first}")
 
 
-async def timed(emu: Emulator, run: Callable[[], Awaitable[None]]) -> float:
-    """Requests per second of one run; every request must have been answered 200."""
+async def timed(emu: Emulator, run: Callable[[], Awaitable[None]]) -> tuple[float, float]:
+    """Requests per second of one run, and the event-loop thread's CPU µs per request (the
+    emulator's threads excluded); every request must have been answered 200."""
     gc.collect()
     before = len(emu.requests)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.thread_time()
     await run()
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.thread_time() - cpu0
     done = emu.requests[before:]
     assert len(done) == NODES * TURNS, len(done)
     assert all(r.status == 200 for r in done), {r.status for r in done}
-    return len(done) / seconds
+    return len(done) / seconds, cpu / len(done) * 1e6
 
 
 SIDES = ("raw", "memory", "durable")
 
 
-async def measure(latency: float, reps: int, root: Path) -> dict[str, float]:
-    """Best req/s of each side; the order of the sides rotates from one repetition to the next."""
-    best = dict.fromkeys(SIDES, 0.0)
+async def measure(latency: float, reps: int, root: Path) -> dict[str, tuple[float, float]]:
+    """Best (max) req/s and best (min) loop CPU µs/req of each side; the order of the sides
+    rotates from one repetition to the next."""
+    best = dict.fromkeys(SIDES, (0.0, float("inf")))
     with Emulator({MODEL: reply}, latency=latency, api_key=KEY) as emu:
         url = emu.base_url
         for rep in range(reps):
@@ -146,20 +148,21 @@ async def measure(latency: float, reps: int, root: Path) -> dict[str, float]:
                 "durable": partial(run_flowgraph, url, run_dir),
             }
             for side in SIDES[rep % 3 :] + SIDES[: rep % 3]:
-                best[side] = max(best[side], await timed(emu, runs[side]))
+                rate, cpu = await timed(emu, runs[side])
+                best[side] = (max(best[side][0], rate), min(best[side][1], cpu))
             shutil.rmtree(run_dir, ignore_errors=True)
     return best
 
 
 def print_table(rows: list[list[str]]) -> None:
     head = ["latency", "flowgraph", "raw SDK req/s", "flowgraph req/s", "ratio", "target", ""]
+    head += ["loop CPU µs/req raw / flowgraph (info)"]
     cols = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     for r in [head, *rows]:
         print("  ".join(c.ljust(w) for c, w in zip(r, cols, strict=True)).rstrip())
 
 
-async def main(quick: bool) -> None:
-    reps = 1 if quick else 3
+async def main(reps: int) -> None:
     root = Path(tempfile.mkdtemp(prefix="flowgraph-throughput-", dir="/tmp"))
     rows: list[list[str]] = []
     try:
@@ -170,12 +173,15 @@ async def main(quick: bool) -> None:
             await run_flowgraph(emu.base_url, root / "warmup")
         for latency in LATENCIES:
             f = await measure(latency, reps, root)
-            label, raw = f"{latency * 1000:.0f} ms", f["raw"]
-            for name, value in (("no run_dir", f["memory"]), ("durable run_dir", f["durable"])):
+            label, (raw, raw_cpu) = f"{latency * 1000:.0f} ms", f["raw"]
+            for name, side in (("no run_dir", "memory"), ("durable run_dir", "durable")):
+                value, cpu = f[side]
                 ratio = value / raw
                 ok = "PASS" if ratio >= TARGET else "MISS"
                 cells = [f"{raw:.0f}", f"{value:.0f}", f"{ratio:.2f}", f">= {TARGET:.2f}", ok]
-                rows.append([label, name, *cells])
+                rows.append(
+                    [label, name, *cells, f"{raw_cpu:.0f} / {cpu:.0f} ({cpu / raw_cpu:.2f}x)"]
+                )
                 label = ""
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -191,8 +197,7 @@ def pool_size() -> str:
     return f"max_connections={limits.max_connections}, max_keepalive={keepalive}"
 
 
-def header(quick: bool) -> None:
-    reps = 1 if quick else 3
+def header(reps: int) -> None:
     print(f"flowgraph throughput benchmark — Python {platform.python_version()} ({sys.platform}),")
     print(f"anthropic {anthropic.__version__}; best of {reps} repetition(s).")
     print(f"{NODES} parallel nodes x {TURNS} model turns = {NODES * TURNS} requests per run, all")
@@ -200,12 +205,17 @@ def header(quick: bool) -> None:
     print(f"both sides: one SDK client each, max_retries=0, SDK connection pool ({pool_size()}).")
     print("the emulator is a threaded HTTP server in this process: on a 2-core machine its")
     print("threads compete with the client for CPU (and the GIL) — equally for both sides, so")
-    print("compare the ratio, not absolute req/s across runs or machines.\n")
+    print("compare the ratio, not absolute req/s across runs or machines.")
+    print("loop CPU: time.thread_time() of the event-loop thread per request (emulator threads")
+    print("excluded), min over repetitions: steadier than req/s when other processes load the box.")
+    print("durable run_dir: ledger + events.jsonl + per-node transcripts/<node>.json under /tmp.\n")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one repetition instead of three")
+    parser.add_argument("--reps", type=int, default=3, help="repetitions (noisy machine: raise)")
     args = parser.parse_args()
-    header(args.quick)
-    asyncio.run(main(args.quick))
+    reps = 1 if args.quick else args.reps
+    header(reps)
+    asyncio.run(main(reps))
