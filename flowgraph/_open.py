@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flowgraph.errors import ConfigError
-from flowgraph.graph import Graph, ValidGraph
+from flowgraph.graph import Graph
 from flowgraph.ledger import Ledger
+from flowgraph.validation import ValidGraph
 
 __all__ = ["check_input", "new_run_id", "open_ledger"]
 

@@ -13,31 +13,40 @@ __all__ = ["describe"]
 
 
 def describe(doc: LedgerDoc, run_dir: Path | None) -> None:
-    """Refresh the plain-words fields of a ledger: ``current_state``, ``next_step``, features."""
+    """Refresh the plain-words fields of a ledger: ``current_state``, ``next_step``, features,
+    and the cost roll-ups. Sub-records (map items, review rounds...) are counted in costs but
+    not as nodes; a checklist's features are its items and only its check changes them."""
     by_status: dict[str, list[str]] = {}
-    for name, record in doc.nodes.items():
+    top = {n: r for n, r in doc.nodes.items() if r.parent is None}
+    for name, record in top.items():
         by_status.setdefault(record.status, []).append(name)
     passed = len(by_status.get("passed", []))
-    parts = [f"{passed} of {len(doc.nodes)} nodes passed"]
-    for status in ("running", "failed", "skipped", "interrupted", "pending"):
+    parts = [f"{passed} of {len(top)} nodes passed"]
+    for status in ("running", "waiting_approval", "incomplete", "failed", "skipped",
+                   "interrupted", "budget_exceeded", "pending"):  # fmt: skip
         names = by_status.get(status, [])
         if names:
             more = f" and {len(names) - 5} more" if len(names) > 5 else ""
             parts.append(f"{status}: {', '.join(names[:5])}{more}")
+    if doc.checklist:
+        done = sum(1 for f in doc.features if f.passes)
+        parts.append(f"checklist {done} of {len(doc.features)} items pass")
     costs = rollup((n, r.role, r.spend) for n, r in doc.nodes.items() if r.spend)
     doc.costs = costs
     if costs["run"]["calls"]:
         usd = costs["run"]["cost_usd"]
         parts.append("cost unknown (unpriced models)" if usd is None else f"cost ${usd:.4f}")
     doc.current_state = f"run {doc.status}; " + "; ".join(parts)
-    doc.next_step = _next_step(doc.status, by_status, run_dir)
-    doc.features = [
-        Feature.model_construct(name=n, passes=r.status == "passed") for n, r in doc.nodes.items()
-    ]
+    doc.next_step = _next_step(doc, by_status, run_dir)
+    if not doc.checklist:
+        doc.features = [
+            Feature.model_construct(name=n, passes=r.status == "passed") for n, r in top.items()
+        ]
 
 
-def _next_step(status: str, by_status: Mapping[str, list[str]], run_dir: Path | None) -> str:
+def _next_step(doc: LedgerDoc, by_status: Mapping[str, list[str]], run_dir: Path | None) -> str:
     where = str(run_dir) if run_dir else "<run dir>"
+    status = doc.status
     if status == "passed":
         return "nothing left to do: every node passed; outputs are in ledger.json"
     if status == "running":
@@ -53,4 +62,25 @@ def _next_step(status: str, by_status: Mapping[str, list[str]], run_dir: Path | 
             f"fix the failure of {', '.join(failed[:3])} (see its error), then "
             f"`flowgraph resume {where}` re-runs it and the nodes it blocked"
         )
+    gates = by_status.get("waiting_approval", [])
+    if gates:
+        return (
+            f"a person must approve {', '.join(gates)}: `flowgraph approve {where} {gates[0]} "
+            f"--note ...` (or reject), then `flowgraph resume {where}`"
+        )
+    if status == "incomplete" and doc.checklist:
+        return _checklist_step(doc, where)
     return f"`flowgraph resume {where}` continues where the run stopped"
+
+
+def _checklist_step(doc: LedgerDoc, where: str) -> str:
+    left = [f.name for f in doc.features if not f.passes]
+    step = (
+        f"{len(doc.features) - len(left)} of {len(doc.features)} checklist items pass; "
+        f"next: {', '.join(left[:3])}; `flowgraph resume {where} --max-items K` takes the next K"
+    )
+    record = doc.nodes.get(doc.checklist or "")
+    failure = getattr(record, "last_failure", None) if record else None
+    if isinstance(failure, dict) and failure.get("item") in left:
+        step += f"; item {failure['item']!r} failed its check: {failure.get('error')}"
+    return step

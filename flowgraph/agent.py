@@ -69,7 +69,7 @@ class _PathFormatter(string.Formatter):
 
 def render_task(template: str, ctx: Context) -> str:
     """Fill a task template from the run input and upstream outputs."""
-    values = {**ctx.input, **ctx.outputs}
+    values = {**ctx.input, **ctx.outputs, **ctx.vars}
     try:
         return _PathFormatter().format(template, **values)
     except (KeyError, AttributeError, TypeError, IndexError) as exc:
@@ -106,9 +106,16 @@ async def run_role(
     report: NodeReport,
     emit: Callable[[Event], None],
     advisor: AdvisorSession | None = None,
+    steering: Callable[[int], list[str]] | None = None,
 ) -> Any:
-    """Run ``node``'s tool loop to the end and return its (validated, checked) output."""
-    return await _Loop(node, ctx, call, report, emit, advisor).run()
+    """Run ``node``'s tool loop to the end and return its (validated, checked) output.
+
+    ``steering(turn)`` returns messages a person sent the node since its last turn; each goes
+    into the conversation as a new instruction before the next model turn.
+    """
+    loop = _Loop(node, ctx, call, report, emit, advisor)
+    loop.steering = steering
+    return await loop.run()
 
 
 class _Loop:
@@ -134,10 +141,12 @@ class _Loop:
         report.transcript = self.messages
         self.fixes_left = self.role.output_retries
         self.turn = 0
+        self.steering: Callable[[int], list[str]] | None = None
 
     async def run(self) -> Any:
         for turn in range(1, self.role.max_turns + 1):
             self.turn = turn
+            self._take_steering()
             response = await self._ask()
             self.messages.append({"role": "assistant", "content": list(response.content)})
             if response.stop_reason == "refusal":
@@ -154,6 +163,19 @@ class _Loop:
             f"node {self.node.name!r} used all {self.role.max_turns} turns without finishing; "
             "raise Role(max_turns=...) or narrow the task"
         )
+
+    def _take_steering(self) -> None:
+        """Deliver steering messages at the start of a turn, without restarting the node."""
+        last = self.messages[-1]
+        if self.steering is None or last["role"] != "user":  # after pause_turn: next turn
+            return
+        texts = self.steering(self.turn)
+        if not texts:
+            return
+        content = last["content"]
+        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
+        blocks += [{"type": "text", "text": f"New instruction from a person: {t}"} for t in texts]
+        self.messages[-1] = {**last, "content": blocks}
 
     async def _ask(self) -> Any:
         extra_tools = self.advisor.tools() if self.advisor else []

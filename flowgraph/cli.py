@@ -35,6 +35,9 @@ Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log every event 
 MaxCost = Annotated[
     float | None, typer.Option(min=0.0, help="Stop starting model calls past this many USD.")
 ]
+MaxItems = Annotated[
+    int | None, typer.Option(min=1, help="Checklist items this run takes on (default: all).")
+]
 Prices = Annotated[
     Path | None, typer.Option(help="A JSON or TOML price file (model id -> USD per MTok).")
 ]
@@ -115,7 +118,8 @@ def _execute(graph: Graph, run_dir: Path, input: dict[str, Any] | None, **kw: An
     typer.echo(f"ledger: {run_dir / 'ledger.json'}")
     typer.echo(f"next: {doc.next_step}")
     typer.echo(f"status: flowgraph status {run_dir}")
-    raise typer.Exit(0 if result.ok else 1)
+    # Waiting for a person or for the next batch of checklist items is not a failure.
+    raise typer.Exit(0 if result.status in ("passed", "waiting_approval", "incomplete") else 1)
 
 
 def _new_run(graph: Graph, run_dir: Path | None) -> tuple[Path, str | None]:
@@ -138,6 +142,7 @@ def run(
     max_concurrency: Annotated[int | None, typer.Option(min=1)] = None,
     max_cost_usd: MaxCost = None,
     prices: Prices = None,
+    max_items: MaxItems = None,
     log_json: LogJson = False,
     verbose: Verbose = False,
 ) -> None:
@@ -151,7 +156,8 @@ def run(
     directory, run_id = _new_run(graph, run_dir)
     values_or_none = values if values or not Ledger.exists(directory) else None
     _apply_money(graph, max_cost_usd, prices)
-    _execute(graph, directory, values_or_none, max_concurrency=max_concurrency, run_id=run_id)
+    _execute(graph, directory, values_or_none, max_concurrency=max_concurrency, run_id=run_id,
+             max_items=max_items)  # fmt: skip
 
 
 @app.command()
@@ -162,6 +168,7 @@ def resume(
     ] = None,
     max_cost_usd: MaxCost = None,
     prices: Prices = None,
+    max_items: MaxItems = None,
     log_json: LogJson = False,
     verbose: Verbose = False,
 ) -> None:
@@ -180,7 +187,7 @@ def resume(
     else:
         graph = load_graph(graph_target)
     _apply_money(graph, max_cost_usd, prices)
-    _execute(graph, run_dir, None)
+    _execute(graph, run_dir, None, max_items=max_items)
 
 
 @app.command()
@@ -240,10 +247,48 @@ def demo(
     graph = load_graph("flowgraph._launch:offline_demo", {"delay": delay})
     directory, run_id = _new_run(graph, run_dir)
     typer.echo(
-        "flowgraph demo: five roles on SCRIPTED models (no API calls, no key needed), "
-        f"working on a sample project in {directory / 'workspace'}"
+        "flowgraph demo: five roles on SCRIPTED models, served by a local Messages-API "
+        "emulator through the anthropic SDK (no network, no API key needed), working on a "
+        f"sample project in {directory / 'workspace'}"
     )
     _execute(graph, directory, None, run_id=run_id)
+
+
+Note = Annotated[str, typer.Option("--note", help="Why; it reaches the downstream nodes.")]
+
+
+@app.command()
+def approve(run_dir: RunDir, node: Annotated[str, typer.Argument()], note: Note = "") -> None:
+    """Approve an approval gate; `flowgraph resume DIR` then runs what waited on it."""
+    _send(run_dir, "approve", node, note)
+
+
+@app.command()
+def reject(run_dir: RunDir, node: Annotated[str, typer.Argument()], note: Note = "") -> None:
+    """Reject an approval gate; on resume what depends on it ends, with the note recorded."""
+    _send(run_dir, "reject", node, note)
+
+
+@app.command()
+def steer(
+    run_dir: RunDir,
+    node: Annotated[str, typer.Argument()],
+    message: Annotated[str, typer.Argument(help="The new instruction.")],
+) -> None:
+    """Send a running or pending node a new instruction; it sees it at its next model turn."""
+    _send(run_dir, "steer", node, message)
+
+
+def _send(run_dir: Path, kind: Any, node: str, text: str) -> None:
+    from flowgraph.inbox import post
+
+    post(run_dir, kind, node, text)
+    after = {
+        "approve": f"approved; `flowgraph resume {run_dir}` runs what waited on {node}",
+        "reject": f"rejected; `flowgraph resume {run_dir}` ends what depends on {node}",
+        "steer": f"sent; {node} sees it at its next model turn",
+    }
+    typer.echo(f"{node}: {after[kind]}")
 
 
 def main() -> None:

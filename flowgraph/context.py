@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,8 @@ class Context:
         input: the run input.
         outputs: the outputs of the node's upstream nodes (all ancestors), by node name.
         run_dir: the run directory (holds the ledger); ``None`` for a run without a ledger.
+        vars: values a pattern hands its work (``item`` and ``index`` in a map, ``review`` and
+            ``round`` in a review loop); task templates may use them.
         workspace: a directory the node may write to: ``run_dir / "workspace"``, or a
             temporary path for a run without a run directory. It is created by whoever first
             writes there (``mkdir(parents=True, exist_ok=True)``).
@@ -29,3 +31,9 @@ class Context:
     outputs: Mapping[str, Any]
     run_dir: Path | None
     workspace: Path
+    vars: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def item(self) -> Any:
+        """In a map, the item this run of the work is for."""
+        return self.vars.get("item")

@@ -8,22 +8,28 @@ how to fix it.
 
 from __future__ import annotations
 
-import hashlib
-import heapq
 import inspect
-import json
 import re
-import string
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from flowgraph.advisor import Advisor
 from flowgraph.aliases import INHERIT, resolve_model, strength
+from flowgraph.context import Context
 from flowgraph.errors import GraphError
-from flowgraph.nodes import Node, RoleNode, Step, StepNode
+from flowgraph.nodes import (
+    ChecklistNode,
+    GateNode,
+    MapNode,
+    Node,
+    RaceNode,
+    ReviewLoopNode,
+    RoleNode,
+    Step,
+    StepNode,
+)
 from flowgraph.role import Role
 
 if TYPE_CHECKING:
@@ -32,10 +38,25 @@ if TYPE_CHECKING:
     from flowgraph.pricing import Pricing
     from flowgraph.result import RunResult
     from flowgraph.router import ModelLimits
+    from flowgraph.run import Run
+    from flowgraph.validation import ValidGraph
 
-__all__ = ["Graph", "NodeRef", "RoleNode", "StepNode", "ValidGraph"]
+__all__ = ["Graph", "NodeRef"]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+JUDGE_TASK = (
+    "Several attempts at the same task produced these results, by name:\n{contenders}\n"
+    "Reply with only the name of the best one."
+)
+REVIEW_TASK = "Review this work (round {round}):\n{work}\nApprove it, or request specific changes."
+
+
+@dataclass(frozen=True)
+class Subgraph:
+    """A graph used as a node; its nodes are taken in when the parent is validated."""
+
+    name: str
+    graph: Graph
 
 
 class NodeRef:
@@ -147,15 +168,141 @@ class Graph:
             retries: for a function step, retries on failure (a role has its own ``retries``).
         """
         self._check_new_name(name)
+        if isinstance(what, Graph):
+            if task is not None:
+                raise GraphError(f"node {name!r}: a subgraph takes no task; remove it")
+            return self._declare(name, Subgraph(name, what), after)
+        return self._declare(name, self._unit(name, what, task, timeout, retries), after)
+
+    def _declare(self, name: str, node: Any, after: Iterable[str | NodeRef]) -> NodeRef:
         deps = [d.name if isinstance(d, NodeRef) else d for d in after]
-        node: Node
-        if isinstance(what, Role):
-            node = self._role_node(name, what, task)
-        else:
-            node = self._step_node(name, what, task, timeout, retries)
         self._declared[name] = _Declared(node, deps)
         self._validated = None
         return NodeRef(self, name)
+
+    def _unit(
+        self, name: str, what: Any, task: str | None, timeout: float | None = None, retries: int = 0
+    ) -> RoleNode | StepNode:
+        if isinstance(what, Role):
+            return self._role_node(name, what, task)
+        return self._step_node(name, what, task, timeout, retries)
+
+    # -- patterns ---------------------------------------------------------------------------
+
+    def map(
+        self,
+        name: str,
+        work: Role | Step,
+        task: str | None = None,
+        *,
+        over: str,
+        after: Iterable[str | NodeRef] = (),
+        concurrency: int | None = None,
+        on_error: Literal["fail", "continue"] = "fail",
+    ) -> NodeRef:
+        """Run ``work`` once per item of the list ``over`` (an upstream node or an input).
+
+        A role's task may use ``{item}`` and ``{index}``; a step reads ``ctx.item``. Results
+        come back as a list in input order. Each item is its own ledger record
+        (``name[i]``): a resume runs only the items that did not pass.
+        """
+        self._check_new_name(name)
+        if concurrency is not None and concurrency < 1:
+            raise GraphError(f"map {name!r}: concurrency must be at least 1 or None")
+        if on_error not in ("fail", "continue"):
+            raise GraphError(f"map {name!r}: on_error must be 'fail' or 'continue'")
+        deps = list(after)
+        if over not in self.inputs:
+            deps.append(over)  # an upstream node; validation says so if it is not one
+        node = MapNode(name, over, self._unit(name, work, task), (), concurrency, on_error)
+        return self._declare(name, node, deps)
+
+    def race(
+        self,
+        name: str,
+        contenders: Sequence[Role],
+        task: str,
+        *,
+        check: Callable[[Any, Context], Awaitable[bool]] | None = None,
+        judge: Role | None = None,
+        judge_task: str = JUDGE_TASK,
+        cancel_rest: bool = True,
+        after: Iterable[str | NodeRef] = (),
+    ) -> NodeRef:
+        """The same ``task`` on several roles (other models, advisor on or off, prompts), each
+        in its own copy of the workspace; ``check`` or ``judge`` picks the winner."""
+        self._check_new_name(name)
+        if len(contenders) < 2:
+            raise GraphError(f"race {name!r}: give at least two contenders")
+        if check is None and judge is None:
+            raise GraphError(f"race {name!r}: give a check function or a judge role")
+        if check is not None and not inspect.iscoroutinefunction(check):
+            raise GraphError(f"race {name!r}: check must be `async def check(output, ctx)`")
+        labels = [r.name for r in contenders]
+        labels = [f"{lb}_{i}" if labels.count(lb) > 1 else lb for i, lb in enumerate(labels)]
+        roles = tuple(
+            self._role_node(f"{name}.{label}", role, task)
+            for label, role in zip(labels, contenders, strict=True)
+        )
+        judge_node = self._role_node(f"{name}.judge", judge, judge_task) if judge else None
+        node = RaceNode(name, roles, check, judge_node, cancel_rest)
+        return self._declare(name, node, after)
+
+    def review_loop(
+        self,
+        name: str,
+        review: Role,
+        task: str = REVIEW_TASK,
+        *,
+        work: str | NodeRef,
+        max_rounds: int = 3,
+        on_give_up: Literal["fail", "pass"] = "fail",
+        after: Iterable[str | NodeRef] = (),
+    ) -> NodeRef:
+        """A reviewer judges node ``work``'s output; "changes requested" sends the work back to
+        that node's role with the review attached, at most ``max_rounds`` rounds.
+
+        The reviewer's output should have an ``approved`` field (a pydantic model such as
+        ``Verdict``); its ``task`` may use ``{work}`` and ``{round}``.
+        """
+        self._check_new_name(name)
+        if max_rounds < 1:
+            raise GraphError(f"review loop {name!r}: max_rounds must be at least 1")
+        work_name = work.name if isinstance(work, NodeRef) else work
+        reviewer = self._role_node(f"{name}.review", review, task)
+        node = ReviewLoopNode(name, work_name, reviewer, max_rounds, on_give_up)
+        return self._declare(name, node, [*after, work_name])
+
+    def gate(self, name: str, message: str = "", *, after: Iterable[str | NodeRef] = ()) -> NodeRef:
+        """An approval gate: what depends on it waits until ``flowgraph approve DIR NAME``;
+        the output is ``{"approved": True, "note": ...}``."""
+        self._check_new_name(name)
+        return self._declare(name, GateNode(name, message), after)
+
+    def checklist(
+        self,
+        name: str,
+        init: Role | Step,
+        work: Role | Step,
+        *,
+        init_task: str | None = None,
+        task: str | None = None,
+        check: Callable[[str, Any, Context], Awaitable[bool | str | None]] | None = None,
+        after: Iterable[str | NodeRef] = (),
+    ) -> NodeRef:
+        """A long checklist worked through across runs: ``init`` returns item names (written to
+        the ledger's ``features``); each run does the next ``--max-items`` of them with
+        ``work`` (task may use ``{item}``) and ``check`` alone flips an item's ``passes``."""
+        self._check_new_name(name)
+        if check is not None and not inspect.iscoroutinefunction(check):
+            raise GraphError(f"checklist {name!r}: check must be `async def check(item, out, ctx)`")
+        node = ChecklistNode(
+            name,
+            self._unit(f"{name}.init", init, init_task),
+            self._unit(name, work, task),
+            check,
+        )
+        return self._declare(name, node, after)
 
     def step(
         self, name: str | None = None, *, after: Iterable[str | NodeRef] = (), **kw: Any
@@ -249,6 +396,8 @@ class Graph:
     def validate(self) -> ValidGraph:
         """Check the whole graph and return its validated form; raise ``GraphError`` if wrong."""
         if self._validated is None:
+            from flowgraph.validation import ValidGraph
+
             self._validated = ValidGraph.build(self)
         return self._validated
 
@@ -266,6 +415,7 @@ class Graph:
         on_event: Callable[[Event], None] | None = None,
         run_id: str | None = None,
         max_cost_usd: float | None = None,
+        max_items: int | None = None,
     ) -> RunResult:
         """Run the graph; with ``run_dir``, record a ledger there, or resume the one it holds.
 
@@ -277,11 +427,9 @@ class Graph:
             on_event: called with every ``Event`` as it happens.
             run_id: the id of a new run (by default the graph name, a UTC time and a suffix).
             max_cost_usd: overrides the graph's run budget (e.g. to resume past it).
+            max_items: how many checklist items this run takes on (None: all that are left).
         """
-        from flowgraph.runner import run_graph
-
-        return await run_graph(
-            self,
+        return await self.start(
             input,
             client=client,
             run_dir=run_dir,
@@ -289,7 +437,16 @@ class Graph:
             on_event=on_event,
             run_id=run_id,
             max_cost_usd=max_cost_usd,
+            max_items=max_items,
         )
+
+    def start(self, input: Mapping[str, Any] | None = None, **kwargs: Any) -> Run:
+        """Start a run in the background (inside a running event loop) and return its handle:
+        ``run.steer(node, text)`` while it runs, ``await run`` for its ``RunResult``. Takes
+        the arguments of ``run``."""
+        from flowgraph.run import Run
+
+        return Run(self, input, **kwargs)
 
     def run_sync(self, input: Mapping[str, Any] | None = None, **kwargs: Any) -> RunResult:
         """``run`` for scripts: starts an event loop and blocks until the run ends."""
@@ -299,172 +456,3 @@ class Graph:
 
     def __repr__(self) -> str:
         return f"Graph({self.name!r}, nodes={list(self._declared)})"
-
-
-@dataclass(frozen=True)
-class ValidGraph:
-    """A checked graph: nodes with resolved dependencies, topological order and fingerprints."""
-
-    name: str
-    graph: Graph
-    nodes: Mapping[str, Node]
-    order: tuple[str, ...]
-    dependents: Mapping[str, tuple[str, ...]]
-
-    @classmethod
-    def build(cls, graph: Graph) -> ValidGraph:
-        if not graph._declared:
-            raise GraphError(
-                f"graph {graph.name!r} has no nodes; add one with graph.node(name, role, task)"
-            )
-        names = list(graph._declared)
-        dependents: dict[str, list[str]] = {n: [] for n in names}
-        nodes: dict[str, Node] = {}
-        for name, declared in graph._declared.items():
-            for dep in declared.after:
-                if dep not in dependents:
-                    raise GraphError(
-                        f"node {name!r} depends on {dep!r}, which does not exist; "
-                        f"nodes are: {', '.join(names)}"
-                    )
-                if dep == name:
-                    raise GraphError(f"node {name!r} depends on itself; remove it from after=")
-                dependents[dep].append(name)
-            nodes[name] = declared.node.with_after(tuple(declared.after))
-        order = _topological_order(names, nodes, dependents)
-        if len(order) < len(names):
-            raise GraphError(
-                f"graph {graph.name!r} has a cycle: {_cycle_path(nodes)}; remove one of these "
-                "dependencies (for review rounds use a bounded loop)"
-            )
-        valid = cls(graph.name, graph, nodes, order, {k: tuple(v) for k, v in dependents.items()})
-        valid._check_templates()
-        return valid
-
-    def ancestors(self, name: str) -> frozenset[str]:
-        """The nodes upstream of ``name`` (transitively), computed on first use."""
-        cache: dict[str, frozenset[str]] = self.__dict__.setdefault("_ancestors", {})
-        found = cache.get(name)
-        if found is None:
-            seen: set[str] = set()
-            stack = list(self.nodes[name].after)
-            while stack:
-                dep = stack.pop()
-                if dep not in seen:
-                    seen.add(dep)
-                    stack.extend(self.nodes[dep].after)
-            found = cache[name] = frozenset(seen)
-        return found
-
-    def _check_templates(self) -> None:
-        for name, node in self.nodes.items():
-            if not isinstance(node, RoleNode):
-                continue
-            for root in template_fields(node.task, where=f"node {name!r}"):
-                if root in self.graph.inputs or root in self.ancestors(name):
-                    continue
-                if root in self.nodes:
-                    raise GraphError(
-                        f"node {name!r}'s task uses {{{root}}}, but {root!r} is not upstream of "
-                        f"it; add after=[{root!r}] to node {name!r}"
-                    )
-                inputs = ", ".join(self.graph.inputs) or "none declared"
-                raise GraphError(
-                    f"node {name!r}'s task uses {{{root}}}, which no upstream node or input "
-                    f"provides; inputs: {inputs}; declare it with Graph(..., inputs=[{root!r}]) "
-                    "or fix the name"
-                )
-
-    @cached_property
-    def fingerprints(self) -> dict[str, str]:
-        """Per node, a hash of its definition and of its upstream fingerprints."""
-        prints: dict[str, str] = {}
-        for name in self.order:
-            node = self.nodes[name]
-            data = {"spec": node.spec(), "after": sorted((d, prints[d]) for d in node.after)}
-            blob = json.dumps(data, sort_keys=True, default=str).encode()
-            prints[name] = hashlib.sha256(blob).hexdigest()[:24]
-        return prints
-
-    @cached_property
-    def fingerprint(self) -> str:
-        """A hash of the whole graph: its name and every node's fingerprint."""
-        blob = json.dumps([self.name, sorted(self.fingerprints.items())]).encode()
-        return hashlib.sha256(blob).hexdigest()[:24]
-
-    def descendants(self, name: str) -> set[str]:
-        """The nodes downstream of ``name``."""
-        seen: set[str] = set()
-        stack = list(self.dependents[name])
-        while stack:
-            child = stack.pop()
-            if child not in seen:
-                seen.add(child)
-                stack.extend(self.dependents[child])
-        return seen
-
-    def render(self) -> str:
-        lines = ["flowchart TD"]
-        for name in self.order:
-            node = self.nodes[name]
-            if isinstance(node, RoleNode):
-                lines.append(f'    {name}["{name}<br/>{node.role.name} · {node.model}"]')
-            else:
-                lines.append(f'    {name}[["{name}<br/>step {node.func.__name__}"]]')
-        for name in self.order:
-            lines.extend(f"    {dep} --> {name}" for dep in self.nodes[name].after)
-        return "\n".join(lines) + "\n"
-
-
-def _topological_order(
-    names: list[str], nodes: Mapping[str, Node], dependents: Mapping[str, list[str]]
-) -> tuple[str, ...]:
-    """Kahn's algorithm, ties broken by declaration order; shorter than ``names`` on a cycle.
-
-    Plain Python rather than networkx here: on a 1,000-node layered graph networkx's cycle
-    search alone took seconds, and every run validates its graph.
-    """
-    waiting = {n: len(nodes[n].after) for n in names}
-    position = {n: i for i, n in enumerate(names)}
-    ready = [position[n] for n in names if waiting[n] == 0]
-    heapq.heapify(ready)
-    order: list[str] = []
-    while ready:
-        name = names[heapq.heappop(ready)]
-        order.append(name)
-        for child in dependents[name]:
-            waiting[child] -= 1
-            if waiting[child] == 0:
-                heapq.heappush(ready, position[child])
-    return tuple(order)
-
-
-def _cycle_path(nodes: Mapping[str, Node]) -> str:
-    """Name one cycle, e.g. ``a -> b -> a`` (networkx finds it; only on the error path)."""
-    import networkx as nx
-
-    dag = nx.DiGraph((dep, name) for name, node in nodes.items() for dep in node.after)
-    cycle = nx.find_cycle(dag)
-    return " -> ".join([edge[0] for edge in cycle] + [cycle[0][0]])
-
-
-def template_fields(template: str, *, where: str) -> list[str]:
-    """The root names a task template refers to (``{plan.api}`` -> ``plan``)."""
-    roots: list[str] = []
-    try:
-        parsed = list(string.Formatter().parse(template))
-    except ValueError as exc:
-        raise GraphError(
-            f"{where}: task template is malformed ({exc}); write literal braces as {{{{ and }}}}"
-        ) from exc
-    for _, field_name, _, _ in parsed:
-        if field_name is None:
-            continue
-        root = re.split(r"[.\[]", field_name, maxsplit=1)[0]
-        if not root:
-            raise GraphError(
-                f"{where}: task template has an empty or positional field {{{field_name}}}; "
-                "name an input or upstream node, e.g. {feature}"
-            )
-        roots.append(root)
-    return roots

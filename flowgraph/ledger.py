@@ -66,8 +66,12 @@ NodeStatus = Literal[
     "interrupted",
     "waiting_approval",
     "budget_exceeded",
+    "incomplete",
 ]
-RunStatus = Literal["running", "passed", "failed", "interrupted", "budget_exceeded"]
+RunStatus = Literal[
+    "running", "passed", "failed", "interrupted", "budget_exceeded", "waiting_approval",
+    "incomplete",
+]  # fmt: skip
 
 
 def now_iso() -> str:
@@ -99,6 +103,15 @@ class NodeRecord:
     cost_usd: float | None = None
     spend: dict[str, dict[str, Any]] = field(default_factory=dict)
     consults: list[dict[str, Any]] = field(default_factory=list)
+    parent: str | None = None  # set on a pattern's sub-record (a map item, a review round...)
+    decision: dict[str, Any] | None = None  # an approval gate's approval or rejection
+    steering: list[dict[str, Any]] = field(default_factory=list)
+    # What patterns record: a map's failed items, a race's winner and its contenders' checks,
+    # a checklist's last failed item.
+    failed_items: list[int] = field(default_factory=list)
+    winner: str | None = None
+    check_passed: bool | None = None
+    last_failure: dict[str, Any] | None = None
     started_at: str | None = None
     finished_at: str | None = None
     error: str | None = None
@@ -106,7 +119,7 @@ class NodeRecord:
     def summary(self) -> dict[str, Any]:
         """The record without its output and per-turn detail, for status listings."""
         data = asdict(self)
-        del data["output"], data["served"], data["spend"]
+        del data["output"], data["served"], data["spend"], data["steering"]
         return data
 
 
@@ -143,6 +156,8 @@ class LedgerDoc(BaseModel):
     journal: JournalInfo = Field(default_factory=JournalInfo)
     source: dict[str, Any] | None = None  # where `flowgraph resume` finds the graph again
     costs: dict[str, Any] = Field(default_factory=dict)  # roll-ups, refreshed at each snapshot
+    inbox_offset: int = 0  # how far inbox.jsonl has been applied
+    checklist: str | None = None  # the node whose items make up `features`, if any
     nodes: dict[str, NodeRecord]
 
 

@@ -1,5 +1,6 @@
 """Node kinds: what a graph node does — a role's tool loop, a function step, or a pattern
-(map, race, review loop, approval gate, subgraph) built from them.
+(map, race, review loop, approval gate, checklist) built from them. A subgraph is not a kind:
+the graph that uses it takes in its nodes as ``<name>.<node>`` when it is validated.
 
 Each kind is frozen data with a ``spec`` (what defines it, for fingerprints); what a kind does
 when it runs lives with its pattern (``flowgraph.patterns``) and the runner.
@@ -13,16 +14,14 @@ import inspect
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from flowgraph.advisor import Advisor
 from flowgraph.context import Context
 from flowgraph.role import Role
 
-if TYPE_CHECKING:
-    from flowgraph.graph import Graph
-
 __all__ = [
+    "ChecklistNode",
     "GateNode",
     "MapNode",
     "Node",
@@ -31,7 +30,7 @@ __all__ = [
     "RoleNode",
     "Step",
     "StepNode",
-    "SubgraphNode",
+    "Work",
 ]
 
 Step = Callable[[Context], Awaitable[Any]]
@@ -202,22 +201,24 @@ class RaceNode(_Pattern):
 
 @dataclass(frozen=True)
 class ReviewLoopNode(_Pattern):
-    """``work`` then ``review`` until the reviewer approves, at most ``max_rounds`` rounds."""
+    """``review`` judges the output of the earlier node ``work``; changes requested send the
+    work back to that node's role with the review attached, at most ``max_rounds`` rounds."""
 
     name: str
-    work: RoleNode
+    work_name: str
     review: RoleNode
     max_rounds: int = 3
     on_give_up: Literal["fail", "pass"] = "fail"
     after: tuple[str, ...] = ()
+    work: RoleNode | None = None  # the node named ``work_name``, filled in at validation
     kind: str = "loop"
 
     @property
     def model(self) -> str:
-        return self.work.model
+        return self.review.model
 
     def spec(self) -> dict[str, Any]:
-        return {"kind": "loop", "work": self.work.spec(), "review": self.review.spec(),
+        return {"kind": "loop", "work": self.work_name, "review": self.review.spec(),
                 "max_rounds": self.max_rounds, "on_give_up": self.on_give_up}  # fmt: skip
 
 
@@ -235,17 +236,19 @@ class GateNode(_Pattern):
 
 
 @dataclass(frozen=True)
-class SubgraphNode(_Pattern):
-    """A whole graph used as one node; its nodes are recorded as ``<name>.<child>``."""
+class ChecklistNode(_Pattern):
+    """``init`` lists work items into the ledger's features; each run does the next few."""
 
     name: str
-    graph: Graph
+    init: Work
+    work: Work
+    check: Callable[[str, Any, Context], Awaitable[bool | str | None]] | None = None
     after: tuple[str, ...] = ()
-    kind: str = "subgraph"
+    kind: str = "checklist"
 
     def spec(self) -> dict[str, Any]:
-        valid = self.graph.validate()
-        return {"kind": "subgraph", "graph": valid.name, "fingerprint": valid.fingerprint}
+        return {"kind": "checklist", "init": self.init.spec(), "work": self.work.spec(),
+                "check": function_identity(self.check) if self.check else None}  # fmt: skip
 
 
-Node = RoleNode | StepNode | MapNode | RaceNode | ReviewLoopNode | GateNode | SubgraphNode
+Node = RoleNode | StepNode | MapNode | RaceNode | ReviewLoopNode | GateNode | ChecklistNode

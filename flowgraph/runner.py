@@ -8,18 +8,23 @@ fingerprint is unchanged is never run again; its stored output feeds its depende
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import hashlib
 import json
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
+from flowgraph import patterns
 from flowgraph._open import open_ledger
 from flowgraph._summary import describe
+from flowgraph._upstream import Upstream
 from flowgraph.accounting import Spend
 from flowgraph.advisor import AdvisorSession, NativeSupport
 from flowgraph.agent import NodeReport, run_role
@@ -37,18 +42,22 @@ from flowgraph.events import (
     RunFinished,
     RunStarted,
 )
-from flowgraph.graph import Graph, RoleNode, ValidGraph
-from flowgraph.ledger import Ledger, now_iso
+from flowgraph.graph import Graph
+from flowgraph.inbox import Inbox
+from flowgraph.ledger import Ledger, NodeRecord, now_iso
 from flowgraph.logs import get_logger
 from flowgraph.model import Model, ModelRequest, Usage
+from flowgraph.nodes import RoleNode, StepNode, Work
 from flowgraph.pricing import DEFAULT_PRICING, Pricing
 from flowgraph.result import RunResult
 from flowgraph.router import ModelLimits, Served
-from flowgraph.scheduler import Scheduler
+from flowgraph.scheduler import Paused, Scheduler
+from flowgraph.validation import ValidGraph, role_tasks
 
 __all__ = ["run_graph"]
 
 FINAL_OK = "passed"
+INBOX_POLL_SECONDS = 0.2
 
 
 async def run_graph(
@@ -64,12 +73,16 @@ async def run_graph(
     max_cost_usd: float | None = None,
     pricing: Pricing | None = None,
     limits: Mapping[str, ModelLimits] | None = None,
+    max_items: int | None = None,
+    inbox: Inbox | None = None,
 ) -> RunResult:
     """Run (or resume) ``graph``; see ``Graph.run``."""
     valid = graph.validate()
     ledger = open_ledger(valid, input, run_dir, run_id)
     try:
         run = _Run(valid, ledger, client or graph.client, on_event)
+        run.max_items = max_items
+        run.inbox = inbox or Inbox(ledger.run_dir, ledger.doc.inbox_offset)
         run.pricing = pricing or graph.pricing or DEFAULT_PRICING
         run.limits = _resolve_limits(limits if limits is not None else graph.limits)
         run.max_cost_usd = max_cost_usd if max_cost_usd is not None else graph.max_cost_usd
@@ -110,27 +123,6 @@ def _jsonable(name: str, value: Any) -> Any:
     return value
 
 
-class _Upstream(Mapping[str, Any]):
-    """A read-only view of the outputs of one node's ancestors, built only if it is read.
-
-    Copying every ancestor's output into each node's context made a chain quadratic.
-    """
-
-    def __init__(self, valid: ValidGraph, node: str, outputs: Mapping[str, Any]) -> None:
-        self._valid, self._node, self._outputs = valid, node, outputs
-
-    def __getitem__(self, name: str) -> Any:
-        if name in self._valid.ancestors(self._node):
-            return self._outputs[name]
-        raise KeyError(name)
-
-    def __iter__(self) -> Iterator[str]:
-        return (a for a in self._valid.ancestors(self._node) if a in self._outputs)
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
-
-
 class _Run:
     """The state of one run while it executes; also the scheduler's ``Hooks``."""
 
@@ -157,6 +149,8 @@ class _Run:
         self.max_cost_usd: float | None = None
         self.calls: Calls | None = None
         self.native_advisor = NativeSupport(False, self.log.warning)
+        self.max_items: int | None = None
+        self.inbox = Inbox(None, 0)
         self.executed: list[str] = []
         # Absolute, so tools and subprocesses that change directory still find it.
         self.run_dir = ledger.run_dir.resolve() if ledger.run_dir else None
@@ -194,6 +188,7 @@ class _Run:
         return todo
 
     async def execute(self, max_concurrency: int | None, backoff: float) -> RunResult:
+        self._read_inbox()  # approvals and steering sent while no process drove the run
         todo = self._plan()
         if todo:
             self.ledger.update_run(status="running")
@@ -212,7 +207,7 @@ class _Run:
         for name in self.valid.order:
             if name not in planned:
                 self.emit(NodeFinished(name, FINAL_OK, reused=True))
-        if any(isinstance(self.valid.nodes[n], RoleNode) for n in todo):
+        if any(role_tasks(self.valid.nodes[n]) for n in todo):
             client = self.client or _default_client()
             self.native_advisor = NativeSupport(
                 bool(getattr(client, "supports_advisor_tool", False)), self.log.warning
@@ -237,12 +232,51 @@ class _Run:
             should_retry=self._should_retry,
             backoff=backoff,
         )
+        poller = asyncio.create_task(self._poll_inbox())
         try:
             await scheduler.run()
         except BaseException:
             self.ledger.update_run(status="interrupted")
             raise
+        finally:
+            poller.cancel()
+            self._read_inbox()
         return self._finish()
+
+    # -- the inbox: approvals and steering from people, from any process ---------------------
+
+    async def _poll_inbox(self) -> None:
+        while True:
+            await asyncio.sleep(INBOX_POLL_SECONDS)
+            self._read_inbox()
+
+    def _read_inbox(self) -> None:
+        messages = self.inbox.read_new()
+        for message in messages:
+            node, kind = str(message["node"]), message["kind"]
+            entry = {"text": str(message.get("text") or ""), "at": message.get("at")}
+            if kind in ("approve", "reject"):
+                self.ledger.update_node(node, decision={"kind": kind, **entry})
+            elif kind == "steer":
+                steering = [*self.ledger.node(node).steering, {**entry, "turn": None}]
+                self.ledger.update_node(node, steering=steering)
+        if messages and self.inbox.offset != self.doc.inbox_offset:
+            self.ledger.update_run(inbox_offset=self.inbox.offset)
+
+    def _steering(self, record: str) -> Callable[[int], list[str]]:
+        """What a running role node calls before each turn: messages not yet delivered."""
+
+        def take(turn: int) -> list[str]:
+            self._read_inbox()  # a message sent a moment ago still makes this turn
+            steering = self.ledger.node(record).steering
+            fresh = [s for s in steering if s.get("turn") is None]
+            if not fresh:
+                return []
+            delivered = [{**s, "turn": turn} if s.get("turn") is None else s for s in steering]
+            self.ledger.update_node(record, steering=delivered)
+            return [str(s["text"]) for s in fresh]
+
+        return take
 
     def _budget(self) -> Budget:
         records = self.doc.nodes
@@ -264,12 +298,17 @@ class _Run:
     def _finish(self) -> RunResult:
         statuses = {n: self.doc.nodes[n].status for n in self.valid.order}
         errors = {n: r.error for n in self.valid.order if (r := self.doc.nodes[n]).error}
-        if all(s == FINAL_OK for s in statuses.values()):
+        found = set(statuses.values())
+        if found == {FINAL_OK}:
             status = FINAL_OK
-        elif "budget_exceeded" in statuses.values():
+        elif "budget_exceeded" in found:
             status = "budget_exceeded"
-        else:
+        elif found & {"failed", "skipped", "interrupted"}:
             status = "failed"
+        elif "waiting_approval" in found:
+            status = "waiting_approval"
+        else:
+            status = "incomplete"  # a checklist with items left for the next run
         self.ledger.update_run(status=status)
         counts: dict[str, int] = {}
         for s in statuses.values():
@@ -292,18 +331,69 @@ class _Run:
         ctx = Context(
             node=name,
             input=self.doc.input,
-            outputs=_Upstream(self.valid, name, self.outputs),
+            outputs=Upstream(self.valid, name, self.outputs),
             run_dir=self.run_dir,
             workspace=self.workspace,
         )
         if isinstance(node, RoleNode):
-            report = self.reports[name] = NodeReport()
-            advisor = self._advisor_session(node)
-            report.advisor = advisor
-            output = await run_role(node, ctx, self._call, report, self.emit, advisor)
-        else:
+            output = await self._run_role(name, node, ctx)
+        elif isinstance(node, StepNode):
             output = await node.func(ctx)
+        else:
+            output = await patterns.execute(node, ctx, self)
         return _jsonable(name, output)
+
+    async def _run_role(self, record: str, node: RoleNode, ctx: Context) -> Any:
+        if node.name != record:  # a pattern's work: it is called, billed and steered as its record
+            node = dataclasses.replace(node, name=record)
+        report = self.reports[record] = NodeReport()
+        advisor = self._advisor_session(node)
+        report.advisor = advisor
+        return await run_role(node, ctx, self._call, report, self.emit, advisor,
+                              self._steering(record))  # fmt: skip
+
+    # -- Env: what patterns use to run their work as sub-records ------------------------------
+
+    def record(self, name: str) -> NodeRecord | None:
+        return self.doc.nodes.get(name)
+
+    def update(self, name: str, **fields: Any) -> None:
+        self.ledger.update_node(name, **fields)
+
+    def update_run(self, **fields: Any) -> None:
+        self.ledger.update_run(**fields)
+
+    async def run_unit(
+        self, record: str, unit: Work, ctx: Context, *, parent: str, key: str
+    ) -> Any:
+        """Run a role or step as sub-record ``record``; reuse it if it passed as it is now."""
+        top = parent.split(".", 1)[0] if parent not in self.valid.fingerprints else parent
+        blob = json.dumps([self.valid.fingerprints[top], unit.spec(), key], default=str)
+        fingerprint = hashlib.sha256(blob.encode()).hexdigest()[:24]
+        previous = self.doc.nodes.get(record)
+        if previous and previous.status == FINAL_OK and previous.fingerprint == fingerprint:
+            return self.ledger.output(record)
+        role = unit.role.name if isinstance(unit, RoleNode) else None
+        self.ledger.update_node(
+            record, status="running", kind=unit.kind, parent=parent, fingerprint=fingerprint,
+            role=role, attempts=(previous.attempts if previous else 0) + 1,
+            started_at=now_iso(), finished_at=None, error=None,
+        )  # fmt: skip
+        try:
+            if isinstance(unit, RoleNode):
+                output = _jsonable(record, await self._run_role(record, unit, ctx))
+            else:
+                output = _jsonable(record, await unit.func(ctx))
+        except asyncio.CancelledError:
+            self.ledger.update_node(record, status="interrupted", **self._report(record))
+            raise
+        except Exception as exc:
+            self.ledger.update_node(record, status="failed", error=str(exc) or type(exc).__name__,
+                                    finished_at=now_iso(), **self._report(record))  # fmt: skip
+            raise
+        self.ledger.update_node(record, status="passed", output=output, finished_at=now_iso(),
+                                **self._report(record))  # fmt: skip
+        return output
 
     def _advisor_session(self, node: RoleNode) -> AdvisorSession | None:
         if node.advisor is None:
@@ -383,6 +473,10 @@ class _Run:
     def skipped(self, name: str, because: str) -> None:
         self.ledger.update_node(name, status="skipped", error=because)
         self.emit(NodeFinished(name, "skipped", because))
+
+    def paused(self, name: str, pause: Paused) -> None:
+        self.ledger.update_node(name, status=pause.status, error=str(pause), finished_at=now_iso())
+        self.emit(NodeFinished(name, pause.status, str(pause)))
 
     def interrupted(self, name: str) -> None:
         self.ledger.update_node(

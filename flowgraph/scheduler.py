@@ -3,7 +3,8 @@
 It knows nodes only by name: what a node does is ``run_node``'s business, what is recorded is the
 ``Hooks``' business. Concurrency is structured (one ``asyncio.TaskGroup``; no task outlives the
 run), capped by ``max_concurrency``; a node is retried with backoff while ``should_retry`` says
-so; a failed node's descendants are skipped while independent branches run on; cancellation
+so; a failed node's descendants are skipped while independent branches run on; a paused node's
+descendants wait (they stay pending for a later run); cancellation
 (Ctrl-C, SIGTERM, a caller's timeout) propagates and is never swallowed.
 """
 
@@ -14,7 +15,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any, Protocol
 
-__all__ = ["Hooks", "Scheduler"]
+__all__ = ["Hooks", "NodeTimeout", "Paused", "Scheduler"]
 
 
 class Hooks(Protocol):
@@ -26,6 +27,7 @@ class Hooks(Protocol):
     def retrying(self, name: str, attempt: int, error: BaseException, delay: float) -> None: ...
     def skipped(self, name: str, because: str) -> None: ...
     def interrupted(self, name: str) -> None: ...
+    def paused(self, name: str, pause: Paused) -> None: ...
 
 
 class Scheduler:
@@ -86,6 +88,8 @@ class Scheduler:
         ok = await self._attempts(name)
         self._finished.add(name)
         assert self._group is not None
+        if ok is None:  # paused: what depends on it waits for a later run
+            return
         if ok:
             for child in self._dependents[name]:
                 if child in self._todo and child not in self._finished:
@@ -95,7 +99,7 @@ class Scheduler:
         else:
             self._skip_below(name)
 
-    async def _attempts(self, name: str) -> bool:
+    async def _attempts(self, name: str) -> bool | None:
         attempt = 0
         while True:
             attempt += 1
@@ -104,6 +108,9 @@ class Scheduler:
             except asyncio.CancelledError:
                 self._hooks.interrupted(name)
                 raise
+            except Paused as pause:
+                self._hooks.paused(name, pause)
+                return None
             except Exception as error:
                 if attempt <= self._retries.get(name, 0) and self._should_retry(name, error):
                     delay = min(self._backoff * 2 ** (attempt - 1), 8.0)
@@ -139,3 +146,18 @@ class Scheduler:
 
 class NodeTimeout(Exception):
     """A node attempt ran past its timeout."""
+
+
+class Paused(Exception):
+    """A node that cannot finish in this run and is not failed: it waits for a person (an
+    approval gate) or for the next run (a checklist with items left). What depends on it
+    stays pending.
+
+    Args:
+        status: the node's status, e.g. ``waiting_approval``.
+        message: what is awaited, in plain words.
+    """
+
+    def __init__(self, status: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status

@@ -26,8 +26,8 @@ from flowgraph.demo import (
 from flowgraph.demo.steps import prepare
 from flowgraph.demo.tools import WorkspaceError, list_files, read_file, write_file
 from flowgraph.events import FallbackTaken
-from flowgraph.graph import RoleNode
 from flowgraph.model import ModelResponse
+from flowgraph.nodes import RoleNode
 from flowgraph.testing import tool_call
 
 NODES = ["prepare", "architect", "backend", "frontend", "run_tests", "tester", "reviewer"]

@@ -18,8 +18,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from flowgraph.anthropic_model import AnthropicModel
-from flowgraph.graph import Graph, RoleNode
+from flowgraph.graph import Graph
 from flowgraph.model import ModelRequest
+from flowgraph.nodes import RoleNode
 from flowgraph.testing import Emulator, ScriptedModel
 
 __all__ = ["DEMO_API_KEY", "EmulatedModel", "start_emulated"]
