@@ -56,11 +56,9 @@ ADVICE = ("Keep the interface, fix the invariant first, then add the regression 
     : ADVICE_TOKENS * 4
 ]
 NOTE = """
-Quality cannot be measured offline: every reply is scripted. In the conversation layout the
-emulator reads a cache only at the request's own breakpoints, and flowgraph marks only the
-system prompt and the newest message, so each turn's history is written again instead of
-read (the real API also looks back up to 20 blocks before a breakpoint); that layout's
-caching column is therefore pessimistic. See docs/costs.md."""
+Quality cannot be measured offline: every reply is scripted. In the conversation layout
+flowgraph keeps a cache breakpoint where the previous turn's request ended, so each turn reads
+the history the last one wrote and writes only the newest exchange. See docs/costs.md."""
 CONSULT = Reply.consult().content[1]  # the emulator's consult mark
 
 

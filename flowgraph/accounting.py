@@ -52,14 +52,17 @@ class Spend:
     def add(
         self, usage: Usage, served_model: str, pricing: Pricing, kind: str = "executor"
     ) -> None:
-        """Count one call."""
+        """Count one call (a response whose iterations touch a row twice is one call of it)."""
+        counted: set[str] = set()
         for part_kind, model, counts in split_usage(usage, served_model, kind):
             key = f"{part_kind}:{model}"
             row = self.rows.get(key)
             if row is None:
                 row = self.rows[key] = {"kind": part_kind, "model": model, "calls": 0}
                 row.update(dict.fromkeys(TOKEN_FIELDS, 0))
-            row["calls"] += 1
+            if key not in counted:
+                counted.add(key)
+                row["calls"] += 1
             for name in TOKEN_FIELDS:
                 row[name] += int(counts.get(name) or 0)
             tokens = Usage(*(row[name] for name in TOKEN_FIELDS))

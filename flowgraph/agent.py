@@ -281,6 +281,10 @@ def _request(
         if params:
             params[-1] = {**params[-1], "cache_control": CACHE}
         sent[-1] = _with_breakpoint(sent[-1])
+        if len(sent) >= 3:
+            # Where the previous turn's request ended: its cache write is read back here, so
+            # only the newest exchange is written (system, tools and these two: 4 breakpoints).
+            sent[-3] = _with_breakpoint(sent[-3])
     params.extend(extra_tools)  # after the breakpoint: the advisor's uses-left changes per turn
     extra: dict[str, Any] = {}
     betas: tuple[str, ...] = tuple(extra_betas)

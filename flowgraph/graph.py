@@ -452,7 +452,17 @@ class Graph:
         """``run`` for scripts: starts an event loop and blocks until the run ends."""
         import asyncio
 
-        return asyncio.run(self.run(input, **kwargs))
+        async def run_and_close() -> RunResult:
+            try:
+                return await self.run(input, **kwargs)
+            finally:
+                # This loop ends here: close the client's connections while it still runs.
+                client = kwargs.get("client") or self.client
+                close = getattr(client, "aclose", None)
+                if close is not None:
+                    await close()
+
+        return asyncio.run(run_and_close())
 
     def __repr__(self) -> str:
         return f"Graph({self.name!r}, nodes={list(self._declared)})"

@@ -317,10 +317,15 @@ class Ledger:
             return json.loads((self.run_dir / record.output_file).read_text())
         return record.output
 
-    def write_artifact(self, relative: str, data: bytes) -> None:
-        """Write a file into the run directory atomically (transcripts, reports)."""
+    def write_artifact(self, relative: str, data: bytes, *, durable: bool = True) -> None:
+        """Write a file into the run directory atomically (transcripts, reports).
+
+        ``durable=False`` skips the fsyncs: the file is still whole or absent after a crash of
+        the process, and may be lost only with the machine; for audit copies that resume does
+        not need, on a path taken once per node.
+        """
         if self.run_dir is not None:
-            _atomic_write(self.run_dir / relative, data)
+            _atomic_write(self.run_dir / relative, data, durable=durable)
 
     def _journal(self, entry: dict[str, Any]) -> None:
         self._changed = True
@@ -538,17 +543,20 @@ def _truncate_torn_tail(journal: Path, good: int) -> None:
             fh.truncate(good)
 
 
-def _atomic_write(target: Path, data: bytes) -> None:
+def _atomic_write(target: Path, data: bytes, *, durable: bool = True) -> None:
     """temp file in the same directory, fsync, os.replace, fsync the directory."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f"{target.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         os.write(fd, data)
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(tmp, target)
+    if not durable:
+        return
     dir_fd = os.open(target.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)

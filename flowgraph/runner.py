@@ -489,12 +489,13 @@ class _Run:
         report = self.reports.pop(name, None)
         if report is None:
             return {}
-        if report.transcript:
+        if report.transcript and self.run_dir is not None:
             # The audit archive: each turn's request metadata and the full conversation,
             # responses (advisor and fallback blocks included) as the provider sent them.
+            # Compact JSON: indent= falls back to the pure-Python encoder on the event loop.
             archive = {"node": name, "requests": report.requests, "messages": report.transcript}
-            blob = json.dumps(archive, indent=1, default=str).encode()
-            self.ledger.write_artifact(f"transcripts/{name}.json", blob)
+            blob = json.dumps(archive, default=str).encode()
+            self.ledger.write_artifact(f"transcripts/{name}.json", blob, durable=False)
         fields: dict[str, Any] = {
             "turns": report.turns,
             "tool_calls": report.tool_calls,
