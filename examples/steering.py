@@ -17,6 +17,7 @@ says which instruction it followed.
 
 import asyncio
 import os
+from typing import Any
 
 from flowgraph import Context, Graph, Role
 from flowgraph.model import ModelRequest
@@ -49,7 +50,7 @@ def summary(request: ModelRequest) -> str:
 
 
 turns = [tool_call("note", package=p, finding="pinned, no known CVEs") for p in DEPENDENCIES]
-SCRIPTED_REPLIES = {"audit": [*turns, summary]}
+SCRIPTED_REPLIES: dict[str, list[Any]] = {"audit": [*turns, summary]}
 client = None if os.environ.get("ANTHROPIC_API_KEY") else ScriptedModel(SCRIPTED_REPLIES, delay=0.5)
 
 graph = Graph("steering", inputs={"project": "flowgraph"}, client=client)

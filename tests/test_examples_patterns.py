@@ -55,7 +55,8 @@ def flowgraph(exe: list[str], *args: str | Path) -> subprocess.CompletedProcess[
 
 
 def ledger(run_dir: Path) -> dict[str, Any]:
-    return json.loads((run_dir / "ledger.json").read_text())
+    doc: dict[str, Any] = json.loads((run_dir / "ledger.json").read_text())
+    return doc
 
 
 def _load(name: str) -> Any:
