@@ -231,6 +231,7 @@ class _Run:
             retries={n: nodes[n].retries for n in todo},
             should_retry=self._should_retry,
             backoff=backoff,
+            dependents=self.valid.dependents,
         )
         poller = asyncio.create_task(self._poll_inbox())
         try:

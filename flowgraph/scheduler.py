@@ -44,6 +44,7 @@ class Scheduler:
         retries: extra attempts allowed, by node.
         should_retry: whether an error is worth another attempt.
         backoff: the first retry's delay in seconds; it doubles each time, capped at 8 s.
+        dependents: each node's direct dependents, when the caller has them already.
     """
 
     def __init__(
@@ -59,6 +60,7 @@ class Scheduler:
         retries: Mapping[str, int] | None = None,
         should_retry: Callable[[str, BaseException], bool] = lambda _n, _e: False,
         backoff: float = 0.5,
+        dependents: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self._todo = set(todo)
         self._run_node = run_node
@@ -68,11 +70,17 @@ class Scheduler:
         self._should_retry = should_retry
         self._backoff = backoff
         self._limit = asyncio.Semaphore(max_concurrency) if max_concurrency else None
-        self._waiting = {n: sum(d in self._todo for d in after[n]) for n in self._todo}
-        self._dependents: dict[str, list[str]] = {n: [] for n in order}
-        for name in order:
-            for dep in after[name]:
-                self._dependents[dep].append(name)
+        if len(self._todo) == len(order):  # a fresh run: every dependency is still to come
+            self._waiting = {n: len(after[n]) for n in order}
+        else:
+            self._waiting = {n: sum(d in self._todo for d in after[n]) for n in self._todo}
+        if dependents is None:
+            built: dict[str, list[str]] = {n: [] for n in order}
+            for name in order:
+                for dep in after[name]:
+                    built[dep].append(name)
+            dependents = built
+        self._dependents = dependents
         self._ready = [n for n in order if n in self._todo and self._waiting[n] == 0]
         self._finished: set[str] = set()
         self._group: asyncio.TaskGroup | None = None

@@ -121,9 +121,10 @@ class ValidGraph:
         prints: dict[str, str] = {}
         for name in self.order:
             node = self.nodes[name]
-            data = {"spec": node.spec(), "after": sorted((d, prints[d]) for d in node.after)}
-            blob = json.dumps(data, sort_keys=True, default=str).encode()
-            prints[name] = hashlib.sha256(blob).hexdigest()[:24]
+            digest = hashlib.sha256(json.dumps(node.spec(), sort_keys=True, default=str).encode())
+            for dep in sorted(node.after):  # fed piecewise: no JSON of a wide fan-in per node
+                digest.update(f"\0{dep}\0{prints[dep]}".encode())
+            prints[name] = digest.hexdigest()[:24]
         return prints
 
     @cached_property
