@@ -149,7 +149,7 @@ class Graph:
     def node(
         self,
         name: str,
-        what: Role | Step,
+        what: Role | Step | Graph,
         task: str | None = None,
         *,
         after: Iterable[str | NodeRef] = (),
@@ -160,7 +160,8 @@ class Graph:
 
         Args:
             name: a unique identifier (letters, digits, ``_``); templates refer to it as ``{name}``.
-            what: the role to run, or an ``async def step(ctx: Context)`` function.
+            what: the role to run, an ``async def step(ctx: Context)`` function, or a whole
+                ``Graph`` (a subgraph: its nodes are recorded as ``<name>.<node>``).
             task: for a role, the task template; ``{field}`` takes a run input field or an
                 upstream node's output (``{plan.endpoints}`` reaches into structured output).
             after: nodes that must pass first.

@@ -148,9 +148,14 @@ class Feature(BaseModel):
 
 
 class LedgerDoc(BaseModel):
-    """The schema of ``ledger.json``."""
+    """The schema of ``ledger.json``.
 
-    model_config = ConfigDict(extra="allow")
+    Run-level fields are validated when set (a checklist's features arrive from the journal as
+    plain dicts and must become ``Feature``s); node records are plain dataclasses, updated
+    often and validated when the document is loaded.
+    """
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
 
     schema_version: int
     run_id: str
