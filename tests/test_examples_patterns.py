@@ -109,7 +109,8 @@ def test_example_runs_offline_to_its_status(
         assert items == [f"review[{i}]" for i in range(len(items))] and len(items) >= 5
         assert all(line.endswith("LGTM (scripted review)") for line in nodes["review"]["output"])
     if name == "race_models":
-        assert nodes["slugify.haiku"]["check_passed"] is False
+        # haiku fails its check, or is cancelled mid-check once a sonnet has won: never True
+        assert nodes["slugify.haiku"]["check_passed"] is not True
         assert nodes["slugify"]["winner"] in ("sonnet", "sonnet_advised")
         assert nodes[f"slugify.{nodes['slugify']['winner']}"]["check_passed"] is True
     if name == "review_loop":
