@@ -17,7 +17,7 @@ from typing import Any, Literal
 from flowgraph.errors import ConfigError
 from flowgraph.ledger import Ledger, now_iso
 
-__all__ = ["INBOX_FILE", "Inbox", "post"]
+__all__ = ["INBOX_FILE", "Inbox", "deliver_steering", "post", "record_messages"]
 
 INBOX_FILE = "inbox.jsonl"
 Kind = Literal["approve", "reject", "steer"]
@@ -86,3 +86,30 @@ class Inbox:
             if isinstance(message, dict) and {"kind", "node"} <= message.keys():
                 messages.append(message)
         return messages
+
+
+def record_messages(ledger: Ledger, inbox: Inbox) -> None:
+    """Record new messages in the ledger (by its one writer): a gate's decision, a node's
+    pending steering; and how far the inbox has been read."""
+    messages = inbox.read_new()
+    for message in messages:
+        node, kind = str(message["node"]), message["kind"]
+        entry = {"text": str(message.get("text") or ""), "at": message.get("at")}
+        if kind in ("approve", "reject"):
+            ledger.update_node(node, decision={"kind": kind, **entry})
+        elif kind == "steer":
+            steering = [*ledger.node(node).steering, {**entry, "turn": None}]
+            ledger.update_node(node, steering=steering)
+    if messages and inbox.offset != ledger.doc.inbox_offset:
+        ledger.update_run(inbox_offset=inbox.offset)
+
+
+def deliver_steering(ledger: Ledger, record: str, turn: int) -> list[str]:
+    """The steering texts ``record`` has not seen yet, marked delivered at ``turn``."""
+    steering = ledger.node(record).steering
+    fresh = [s for s in steering if s.get("turn") is None]
+    if not fresh:
+        return []
+    delivered = [{**s, "turn": turn} if s.get("turn") is None else s for s in steering]
+    ledger.update_node(record, steering=delivered)
+    return [str(s["text"]) for s in fresh]

@@ -43,7 +43,7 @@ from flowgraph.events import (
     RunStarted,
 )
 from flowgraph.graph import Graph
-from flowgraph.inbox import Inbox
+from flowgraph.inbox import Inbox, deliver_steering, record_messages
 from flowgraph.ledger import Ledger, NodeRecord, now_iso
 from flowgraph.logs import get_logger
 from flowgraph.model import Model, ModelRequest, Usage
@@ -252,30 +252,14 @@ class _Run:
             self._read_inbox()
 
     def _read_inbox(self) -> None:
-        messages = self.inbox.read_new()
-        for message in messages:
-            node, kind = str(message["node"]), message["kind"]
-            entry = {"text": str(message.get("text") or ""), "at": message.get("at")}
-            if kind in ("approve", "reject"):
-                self.ledger.update_node(node, decision={"kind": kind, **entry})
-            elif kind == "steer":
-                steering = [*self.ledger.node(node).steering, {**entry, "turn": None}]
-                self.ledger.update_node(node, steering=steering)
-        if messages and self.inbox.offset != self.doc.inbox_offset:
-            self.ledger.update_run(inbox_offset=self.inbox.offset)
+        record_messages(self.ledger, self.inbox)
 
     def _steering(self, record: str) -> Callable[[int], list[str]]:
         """What a running role node calls before each turn: messages not yet delivered."""
 
         def take(turn: int) -> list[str]:
             self._read_inbox()  # a message sent a moment ago still makes this turn
-            steering = self.ledger.node(record).steering
-            fresh = [s for s in steering if s.get("turn") is None]
-            if not fresh:
-                return []
-            delivered = [{**s, "turn": turn} if s.get("turn") is None else s for s in steering]
-            self.ledger.update_node(record, steering=delivered)
-            return [str(s["text"]) for s in fresh]
+            return deliver_steering(self.ledger, record, turn)
 
         return take
 
