@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from flowgraph.errors import ConfigError
+from flowgraph.errors import ConfigError, FlowgraphError
 from flowgraph.graph import Graph
 
 __all__ = ["load_graph", "offline_demo"]
@@ -58,21 +58,19 @@ def _exec_file(path: Path) -> dict[str, Any]:
         raise ConfigError(
             f"{path} line {exc.lineno}: syntax error: {exc.msg}; fix the syntax and run again"
         ) from None
+    except FlowgraphError:
+        raise
     except Exception as exc:
-        if _is_flowgraph_error(exc):
-            raise
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        raise ConfigError(
-            f"{path} failed to load: {type(exc).__name__}: {first}; fix the error in that file "
-            f"(run `python {path}` to see where)"
+        raise _user_code_error(
+            exc, f"{path} failed to load", f"fix the error in that file (run `python {path}`)"
         ) from None
     return vars(module)
 
 
-def _is_flowgraph_error(exc: BaseException) -> bool:
-    from flowgraph.errors import FlowgraphError
-
-    return isinstance(exc, FlowgraphError)
+def _user_code_error(exc: Exception, what: str, fix: str) -> ConfigError:
+    """One line for an exception raised by the user's code (its first line only)."""
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return ConfigError(f"{what}: {type(exc).__name__}: {first}; {fix}")
 
 
 def _pick(namespace: dict[str, Any], name: str, location: str, kwargs: dict[str, Any]) -> Graph:
@@ -112,13 +110,11 @@ def _call_factory(factory: Any, where: str, kwargs: dict[str, Any]) -> Any:
         pass  # no signature to check (a builtin): just call it
     try:
         return factory(**kwargs)
+    except FlowgraphError:
+        raise
     except Exception as exc:
-        if _is_flowgraph_error(exc):
-            raise
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        raise ConfigError(
-            f"{where} failed while building the graph: {type(exc).__name__}: {first}; fix it "
-            "and run again"
+        raise _user_code_error(
+            exc, f"{where} failed while building the graph", "fix it and run again"
         ) from None
 
 

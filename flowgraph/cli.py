@@ -198,11 +198,7 @@ def status(
     """Show a run's state from its ledger (safe while another process drives it)."""
     from flowgraph._reports import print_status, status_summary
 
-    doc = Ledger.read(run_dir)
-    if as_json:
-        typer.echo(json.dumps(status_summary(doc), indent=2))
-    else:
-        print_status(doc)
+    _report(run_dir, as_json, status_summary, print_status)
 
 
 @app.command()
@@ -213,11 +209,16 @@ def cost(
     """Show what a run spent: tokens and USD per node, role, model and kind, and in total."""
     from flowgraph._reports import cost_summary, print_cost
 
+    _report(run_dir, as_json, cost_summary, print_cost)
+
+
+def _report(run_dir: Path, as_json: bool, summary: Any, table: Any) -> None:
+    """Read the ledger (never taking the run over) and print it as JSON or as tables."""
     doc = Ledger.read(run_dir)
     if as_json:
-        typer.echo(json.dumps(cost_summary(doc), indent=2))
+        typer.echo(json.dumps(summary(doc), indent=2))
     else:
-        print_cost(doc)
+        table(doc)
 
 
 @app.command()
