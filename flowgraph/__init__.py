@@ -4,6 +4,7 @@ resumable JSON ledger.
 The public API, grouped by concept. Everything else lives in modules a user need not import.
 """
 
+from flowgraph.advisor import Advisor
 from flowgraph.aliases import MODEL_ALIASES, set_alias
 from flowgraph.context import Context
 from flowgraph.errors import (
@@ -21,6 +22,7 @@ from flowgraph.errors import (
     TransientModelError,
 )
 from flowgraph.events import (
+    AdvisorConsulted,
     Event,
     FallbackTaken,
     ModelTurn,
@@ -34,8 +36,11 @@ from flowgraph.events import (
 from flowgraph.graph import Graph, NodeRef
 from flowgraph.ledger import Ledger
 from flowgraph.model import Model, ModelRequest, ModelResponse, Usage
+from flowgraph.pricing import ModelPrice, Pricing
 from flowgraph.result import RunResult
 from flowgraph.role import Role
+from flowgraph.router import ModelLimits
+from flowgraph.run import Run
 from flowgraph.tools import Tool, tool
 
 __version__ = "0.1.0"
@@ -48,6 +53,7 @@ __all__ = [
     "Tool",
     "tool",
     "Context",
+    "Advisor",
     # models
     "Model",
     "ModelRequest",
@@ -55,7 +61,11 @@ __all__ = [
     "Usage",
     "MODEL_ALIASES",
     "set_alias",
+    "ModelLimits",
+    "Pricing",
+    "ModelPrice",
     # running and results
+    "Run",
     "RunResult",
     "Ledger",
     # events
@@ -65,6 +75,7 @@ __all__ = [
     "ModelTurn",
     "ToolCalled",
     "FallbackTaken",
+    "AdvisorConsulted",
     "NodeRetrying",
     "NodeFinished",
     "RunFinished",
