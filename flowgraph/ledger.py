@@ -182,9 +182,12 @@ class Ledger:
         For planning before a run starts: the snapshot that follows records every node at
         once, which is cheaper than a journal line per node.
         """
-        record = self.node(name)
-        for key, value in fields.items():
-            setattr(record, key, value)
+        record = self.doc.nodes.get(name)
+        if record is None:  # a fresh run plans every node: build each record in one step
+            self.doc.nodes[name] = NodeRecord(**fields)
+        else:
+            for key, value in fields.items():
+                setattr(record, key, value)
         self._changed = True
 
     def update_node(self, name: str, **fields: Any) -> None:

@@ -429,8 +429,9 @@ class _Run:
 
     def started(self, name: str, attempt: int) -> None:
         self.executed.append(name)
+        record = self.doc.nodes[name]
         self.ledger.update_node(
-            name, status="running", attempts=self.doc.nodes[name].attempts + 1,
+            name, status="running", attempts=record.attempts + 1,
             started_at=now_iso(), finished_at=None, error=None,
         )  # fmt: skip
         if self.listening:  # events cost a little per node; build them only for a listener
@@ -438,9 +439,10 @@ class _Run:
 
     def passed(self, name: str, output: Any) -> None:
         self.outputs[name] = output
+        report = self._report(name) if name in self.reports else {}
         self.ledger.update_node(
-            name, status="passed", output=output, finished_at=now_iso(), **self._report(name)
-        )
+            name, status="passed", output=output, finished_at=now_iso(), **report
+        )  # fmt: skip
         if self.listening:
             self.emit(NodeFinished(name, "passed"))
 

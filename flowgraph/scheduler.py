@@ -11,7 +11,6 @@ descendants wait (they stay pending for a later run); cancellation
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -131,16 +130,21 @@ class Scheduler:
             return True
 
     async def _attempt(self, name: str, attempt: int) -> Any:
-        async with self._limit if self._limit else contextlib.nullcontext():
-            self._hooks.started(name, attempt)
-            timeout = self._timeouts.get(name)
-            if timeout is None:
+        if self._limit is None:  # no cap: skip the context manager, it is per node per attempt
+            return await self._timed(name, attempt)
+        async with self._limit:
+            return await self._timed(name, attempt)
+
+    async def _timed(self, name: str, attempt: int) -> Any:
+        self._hooks.started(name, attempt)
+        timeout = self._timeouts.get(name)
+        if timeout is None:
+            return await self._run_node(name, attempt)
+        try:
+            async with asyncio.timeout(timeout):
                 return await self._run_node(name, attempt)
-            try:
-                async with asyncio.timeout(timeout):
-                    return await self._run_node(name, attempt)
-            except TimeoutError:
-                raise NodeTimeout(f"timed out after {timeout:g} s") from None
+        except TimeoutError:
+            raise NodeTimeout(f"timed out after {timeout:g} s") from None
 
     def _skip_below(self, failed: str) -> None:
         stack = list(self._dependents[failed])

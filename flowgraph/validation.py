@@ -119,9 +119,16 @@ class ValidGraph:
     def fingerprints(self) -> dict[str, str]:
         """Per node, a hash of its definition and of its upstream fingerprints."""
         prints: dict[str, str] = {}
+        encoded: dict[int, bytes] = {}  # many nodes share one step function: encode it once
         for name in self.order:
             node = self.nodes[name]
-            digest = hashlib.sha256(json.dumps(node.spec(), sort_keys=True, default=str).encode())
+            if isinstance(node, StepNode):
+                spec = encoded.get(id(node.func))
+                if spec is None:
+                    spec = encoded[id(node.func)] = _encode(node.spec())
+            else:
+                spec = _encode(node.spec())
+            digest = hashlib.sha256(spec)
             for dep in sorted(node.after):  # fed piecewise: no JSON of a wide fan-in per node
                 digest.update(f"\0{dep}\0{prints[dep]}".encode())
             prints[name] = digest.hexdigest()[:24]
@@ -185,6 +192,10 @@ def _shape(node: Node) -> str:
     if isinstance(node, GateNode):
         return f'{{"{node.name}<br/>approval gate"}}'
     return f'[("{node.name}<br/>checklist")]'
+
+
+def _encode(spec: Mapping[str, Any]) -> bytes:
+    return json.dumps(spec, sort_keys=True, default=str).encode()
 
 
 def role_tasks(node: Node) -> list[tuple[RoleNode, frozenset[str]]]:
