@@ -59,9 +59,8 @@ def open_ledger(
     values = check_input(graph, input)
     run_id = run_id or new_run_id(graph.name)
     if run_dir is None:
-        return Ledger.memory(
-            run_id=run_id, graph=graph.name, fingerprint=valid.fingerprint, input=values
-        )
+        # No directory, no resume: the graph's fingerprint would never be compared.
+        return Ledger.memory(run_id=run_id, graph=graph.name, fingerprint="", input=values)
     ledger = Ledger.create(
         run_dir, run_id=run_id, graph=graph.name, fingerprint=valid.fingerprint, input=values
     )

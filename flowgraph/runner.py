@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import tempfile
+from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -166,7 +167,11 @@ class _Run:
     def _plan(self) -> list[str]:
         """Which nodes to run: all but those passed with an unchanged fingerprint."""
         todo: list[str] = []
-        prints = self.valid.fingerprints
+        # Fingerprints serve resume; a run without a directory cannot be resumed, so it does
+        # not pay for hashing every node's definition.
+        prints: Mapping[str, str] = (
+            self.valid.fingerprints if self.ledger.run_dir is not None else defaultdict(str)
+        )
         records = self.doc.nodes
         for name in self.valid.order:
             record = records.get(name)
@@ -193,20 +198,8 @@ class _Run:
         if todo:
             self.ledger.update_run(status="running")
             self.ledger.snapshot()
-        self.emit(
-            RunStarted(
-                self.doc.run_id,
-                self.valid.name,
-                self.valid.order,
-                tuple(todo),
-                str(self.ledger.run_dir) if self.ledger.run_dir else None,
-                {n: node.model for n, node in self.valid.nodes.items()},
-            )
-        )
-        planned = set(todo)
-        for name in self.valid.order:
-            if name not in planned:
-                self.emit(NodeFinished(name, FINAL_OK, reused=True))
+        if self.listening:
+            self._announce(todo)
         if any(role_tasks(self.valid.nodes[n]) for n in todo):
             client = self.client or _default_client()
             self.native_advisor = NativeSupport(
@@ -243,6 +236,22 @@ class _Run:
             poller.cancel()
             self._read_inbox()
         return self._finish()
+
+    def _announce(self, todo: list[str]) -> None:
+        self.emit(
+            RunStarted(
+                self.doc.run_id,
+                self.valid.name,
+                self.valid.order,
+                tuple(todo),
+                str(self.ledger.run_dir) if self.ledger.run_dir else None,
+                {n: node.model for n, node in self.valid.nodes.items()},
+            )
+        )
+        planned = set(todo)
+        for name in self.valid.order:
+            if name not in planned:
+                self.emit(NodeFinished(name, FINAL_OK, reused=True))
 
     # -- the inbox: approvals and steering from people, from any process ---------------------
 
