@@ -10,8 +10,9 @@
 The state is ``ledger.json`` plus the journal lines after its ``journal.offset``. Updates are
 applied in memory, queued, and written to the journal together at the next turn of the event loop
 (group commit: completions that happen together are written with one ``write``). The journal is
-fsynced at most every ``sync_interval`` seconds and on close; the snapshot is rewritten when enough
-time has passed that its cost stays a small share of the run, and on close. A killed process
+fsynced at most every ``sync_interval`` seconds (on a helper thread) and on close; the snapshot
+is rewritten when enough time has passed that its cost stays a small share of the run, and on
+close. A killed process
 therefore loses nothing it had written; a machine crash loses at most the last ``sync_interval``.
 
 The ledger knows nothing of models or graphs: it stores node records by name.
@@ -25,6 +26,7 @@ import os
 import secrets
 import time
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +88,8 @@ class Ledger:
         self._snapshot_cost = 0.0
         self._describe: Any = None
         self._changed = False
+        self._syncer: ThreadPoolExecutor | None = None
+        self._sync: Future[None] | None = None
         if run_dir is not None:
             self._fd = os.open(run_dir / JOURNAL_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
             self._offset = os.fstat(self._fd).st_size
@@ -261,13 +265,29 @@ class Ledger:
             self._dirty_since_sync = True
         now = time.monotonic()
         if self._dirty_since_sync and now - self._last_sync >= self._sync_interval:
-            os.fsync(self._fd)
+            self._sync_in_background()
             self._last_sync = now
             self._dirty_since_sync = False
         # Rewriting the snapshot costs O(nodes); spacing it by 20x its own cost keeps it
         # under ~5% of the run however large the run grows.
         if now - self._last_snapshot >= max(0.5, 20 * self._snapshot_cost):
             self.snapshot()
+
+    def _sync_in_background(self) -> None:
+        """fsync the journal on a helper thread: the event loop keeps serving nodes while the
+        disk catches up. One fsync at a time; a later one covers what came since."""
+        if self._sync is not None and not self._sync.done():
+            self._dirty_since_sync = True
+            return
+        if self._syncer is None:
+            self._syncer = ThreadPoolExecutor(1, thread_name_prefix="flowgraph-fsync")
+        assert self._fd is not None
+        self._sync = self._syncer.submit(os.fsync, self._fd)
+
+    def _wait_for_sync(self) -> None:
+        if self._sync is not None:
+            self._sync.result()
+            self._sync = None
 
     def snapshot(self) -> None:
         """Write ``ledger.json`` atomically from the in-memory state, if it changed."""
@@ -277,6 +297,7 @@ class Ledger:
         started = time.monotonic()
         if self._pending:
             self.flush()
+        self._wait_for_sync()
         os.fsync(self._fd)
         self._dirty_since_sync = False
         self.doc.journal.offset = self._offset
@@ -295,8 +316,12 @@ class Ledger:
         """Flush, snapshot, and release the run's lock."""
         if self._fd is not None:
             self.snapshot()
+            self._wait_for_sync()  # never close the descriptor under a running fsync
             os.close(self._fd)
             self._fd = None
+        if self._syncer is not None:
+            self._syncer.shutdown()
+            self._syncer = None
         if self._lock is not None:
             self._lock.release()
             self._lock = None
