@@ -7,16 +7,19 @@ refuses it), the shared ``ModelRouter`` sends it along the fallback chain, and t
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 
 from flowgraph.accounting import Spend
+from flowgraph.aliases import resolve_model
 from flowgraph.budget import Budget
+from flowgraph.errors import ConfigError
 from flowgraph.events import Event, FallbackTaken
 from flowgraph.model import Model, ModelRequest
 from flowgraph.pricing import Pricing
 from flowgraph.router import ModelLimits, ModelRouter, RouterEvent, Served
 
-__all__ = ["Calls"]
+__all__ = ["Calls", "default_client", "resolve_limits"]
 
 
 class Calls:
@@ -64,3 +67,21 @@ class Calls:
     def _on_router_event(self, event: RouterEvent) -> None:
         if event.kind == "fallback" and event.to_model:
             self._emit(FallbackTaken(event.node, event.model, event.to_model, event.reason))
+
+
+def resolve_limits(limits: Mapping[str, ModelLimits] | None) -> dict[str, ModelLimits]:
+    """Limits keyed by full model id (users may write aliases)."""
+    return {resolve_model(m, where="limits"): v for m, v in (limits or {}).items()}
+
+
+def default_client() -> Model:
+    """The Anthropic API when a key or token is set; otherwise a clear error."""
+    if os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN"):
+        from flowgraph.anthropic_model import AnthropicModel
+
+        return AnthropicModel()
+    raise ConfigError(
+        "no model to run role nodes: set ANTHROPIC_API_KEY to use Anthropic's API, or pass "
+        "client=... (e.g. flowgraph.testing.ScriptedModel) to the graph or run; "
+        "`flowgraph demo` runs offline"
+    )

@@ -13,7 +13,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -29,11 +28,10 @@ from flowgraph._upstream import Upstream
 from flowgraph.accounting import Spend
 from flowgraph.advisor import AdvisorSession, NativeSupport
 from flowgraph.agent import NodeReport, run_role
-from flowgraph.aliases import resolve_model
 from flowgraph.budget import Budget
-from flowgraph.calls import Calls
+from flowgraph.calls import Calls, default_client, resolve_limits
 from flowgraph.context import Context
-from flowgraph.errors import BudgetError, ConfigError, NodeError, TransientModelError
+from flowgraph.errors import BudgetError, NodeError, TransientModelError
 from flowgraph.events import (
     AdvisorConsulted,
     Event,
@@ -85,28 +83,11 @@ async def run_graph(
         run.max_items = max_items
         run.inbox = inbox or Inbox(ledger.run_dir, ledger.doc.inbox_offset)
         run.pricing = pricing or graph.pricing or DEFAULT_PRICING
-        run.limits = _resolve_limits(limits if limits is not None else graph.limits)
+        run.limits = resolve_limits(limits if limits is not None else graph.limits)
         run.max_cost_usd = max_cost_usd if max_cost_usd is not None else graph.max_cost_usd
         return await run.execute(max_concurrency or graph.max_concurrency, retry_backoff)
     finally:
         ledger.close()
-
-
-def _resolve_limits(limits: Mapping[str, ModelLimits] | None) -> dict[str, ModelLimits]:
-    """Limits keyed by full model id (users may write aliases)."""
-    return {resolve_model(m, where="limits"): v for m, v in (limits or {}).items()}
-
-
-def _default_client() -> Model:
-    if os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN"):
-        from flowgraph.anthropic_model import AnthropicModel
-
-        return AnthropicModel()
-    raise ConfigError(
-        "no model to run role nodes: set ANTHROPIC_API_KEY to use Anthropic's API, or pass "
-        "client=... (e.g. flowgraph.testing.ScriptedModel) to the graph or run; "
-        "`flowgraph demo` runs offline"
-    )
 
 
 def _jsonable(name: str, value: Any) -> Any:
@@ -201,7 +182,7 @@ class _Run:
         if self.listening:
             self._announce(todo)
         if any(role_tasks(self.valid.nodes[n]) for n in todo):
-            client = self.client or _default_client()
+            client = self.client or default_client()
             self.native_advisor = NativeSupport(
                 bool(getattr(client, "supports_advisor_tool", False)), self.log.warning
             )
