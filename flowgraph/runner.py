@@ -181,7 +181,8 @@ class _Run:
             self.ledger.snapshot()
         if self.listening:
             self._announce(todo)
-        if any(role_tasks(self.valid.nodes[n]) for n in todo):
+        nodes = self.valid.nodes
+        if any(type(nodes[n]) is not StepNode and role_tasks(nodes[n]) for n in todo):
             client = self.client or default_client()
             self.native_advisor = NativeSupport(
                 bool(getattr(client, "supports_advisor_tool", False)), self.log.warning
@@ -193,7 +194,6 @@ class _Run:
                 self.limits,
                 self.emit,
             )
-        nodes = self.valid.nodes
         scheduler = Scheduler(
             self.valid.order,
             {n: nodes[n].after for n in self.valid.order},

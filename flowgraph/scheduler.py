@@ -92,7 +92,19 @@ class Scheduler:
                 group.create_task(self._node(name), name=name)
 
     async def _node(self, name: str) -> None:
-        ok = await self._attempts(name)
+        if self._limit is None and self._timeouts.get(name) is None:
+            # The common case in this task's own frame: no cap, no timeout, one attempt
+            # that passes. Anything else goes the general way.
+            self._hooks.started(name, 1)
+            try:
+                output = await self._run_node(name, 1)
+            except BaseException as error:
+                ok = await self._after_error(name, 1, error)
+            else:
+                self._hooks.passed(name, output)
+                ok = True
+        else:
+            ok = await self._attempts(name)
         self._finished.add(name)
         assert self._group is not None
         if ok is None:  # paused: what depends on it waits for a later run
@@ -106,35 +118,32 @@ class Scheduler:
         else:
             self._skip_below(name)
 
-    async def _attempts(self, name: str) -> bool | None:
-        attempt = 0
-        # The common case (no cap, no timeout) runs the node without two more coroutine
-        # frames: at tens of microseconds a node, each await level shows.
-        plain = self._limit is None and self._timeouts.get(name) is None
-        while True:
-            attempt += 1
-            try:
-                if plain:
-                    self._hooks.started(name, attempt)
-                    output = await self._run_node(name, attempt)
-                else:
-                    output = await self._attempt(name, attempt)
-            except asyncio.CancelledError:
-                self._hooks.interrupted(name)
-                raise
-            except Paused as pause:
-                self._hooks.paused(name, pause)
-                return None
-            except Exception as error:
-                if attempt <= self._retries.get(name, 0) and self._should_retry(name, error):
-                    delay = min(self._backoff * 2 ** (attempt - 1), 8.0)
-                    self._hooks.retrying(name, attempt, error, delay)
-                    await asyncio.sleep(delay)
-                    continue
-                self._hooks.failed(name, error)
-                return False
-            self._hooks.passed(name, output)
-            return True
+    async def _attempts(self, name: str, attempt: int = 1) -> bool | None:
+        try:
+            output = await self._attempt(name, attempt)
+        except BaseException as error:
+            return await self._after_error(name, attempt, error)
+        self._hooks.passed(name, output)
+        return True
+
+    async def _after_error(self, name: str, attempt: int, error: BaseException) -> bool | None:
+        """Record how an attempt ended badly, or retry it (after a backoff) while allowed:
+        False when the node failed, None when it paused, else the retries' outcome."""
+        if isinstance(error, asyncio.CancelledError):
+            self._hooks.interrupted(name)
+            raise error
+        if isinstance(error, Paused):
+            self._hooks.paused(name, error)
+            return None
+        if not isinstance(error, Exception):
+            raise error  # KeyboardInterrupt, SystemExit: never ours to handle
+        if attempt <= self._retries.get(name, 0) and self._should_retry(name, error):
+            delay = min(self._backoff * 2 ** (attempt - 1), 8.0)
+            self._hooks.retrying(name, attempt, error, delay)
+            await asyncio.sleep(delay)
+            return await self._attempts(name, attempt + 1)
+        self._hooks.failed(name, error)
+        return False
 
     async def _attempt(self, name: str, attempt: int) -> Any:
         if self._limit is None:  # no cap: skip the context manager, it is per node per attempt

@@ -54,20 +54,27 @@ class ValidGraph:
         names = list(declared)
         top = [n for n in names if n in graph._declared]
         dependents: dict[str, list[str]] = {n: [] for n in names}
+        position = {n: i for i, n in enumerate(names)}
         nodes: dict[str, Node] = {}
+        in_order = True  # is the declaration order already a topological order?
         for name, (node, after) in declared.items():
             for dep in after:
-                if dep not in dependents:
+                where = position.get(dep)
+                if where is None:
                     raise GraphError(
                         f"node {name!r} depends on {dep!r}, which does not exist; "
                         f"nodes are: {', '.join(top)}"
                     )
                 if dep == name:
                     raise GraphError(f"node {name!r} depends on itself; remove it from after=")
+                in_order = in_order and where < position[name]
                 dependents[dep].append(name)
             nodes[name] = node.with_after(tuple(after))
-        _link_review_loops(nodes)
-        order = _topological_order(names, nodes, dependents)
+        if any(isinstance(n, ReviewLoopNode) for n in nodes.values()):
+            _link_review_loops(nodes)
+        # Declared in dependency order (the usual case), the order is the declaration order:
+        # exactly what Kahn's algorithm with declaration-order ties would give.
+        order = tuple(names) if in_order else _topological_order(names, nodes, dependents)
         if len(order) < len(names):
             raise GraphError(
                 f"graph {graph.name!r} has a cycle: {_cycle_path(nodes)}; remove one of these "
@@ -94,8 +101,8 @@ class ValidGraph:
 
     def _check_templates(self) -> None:
         for name, node in self.nodes.items():
-            if "." in name:
-                continue  # a subgraph's node: its own graph checked its templates
+            if type(node) is StepNode or "." in name:
+                continue  # no template; or a subgraph's node, checked by its own graph
             for role_node, extra in role_tasks(node):
                 self._check_template(name, role_node.task, extra)
 
@@ -233,6 +240,8 @@ def _link_review_loops(nodes: dict[str, Node]) -> None:
 def _take_in_subgraphs(graph: Graph) -> dict[str, tuple[Any, list[str]]]:
     """Every node with its dependencies; a subgraph's nodes come in as ``<sub>.<node>`` and
     the subgraph's own name becomes a step that gathers the outputs of its last nodes."""
+    if not any(isinstance(d.node, Subgraph) for d in graph._declared.values()):
+        return {name: (d.node, d.after) for name, d in graph._declared.items()}
     taken: dict[str, tuple[Any, list[str]]] = {}
     for name, declared in graph._declared.items():
         if not isinstance(declared.node, Subgraph):
