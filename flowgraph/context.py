@@ -10,9 +10,12 @@ from typing import Any
 __all__ = ["Context"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Context:
     """Handed to function steps, and to tools that declare a ``Context`` parameter.
+
+    Each node gets its own (not frozen: one is made per node on the hot path, and a frozen
+    dataclass costs three times as much to build); changing it changes only that node's view.
 
     Attributes:
         node: the name of the node being run.
