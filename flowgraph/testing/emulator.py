@@ -70,7 +70,9 @@ and with ``Emulator(advisor_tool=False)`` (or ``emu.advisor_tool = False``) a re
 gets ``tools.<i>: unknown tool type 'advisor_20260301'``. With ``api_key`` set, any other key
 gets a 401.
 
-Script file for ``python -m flowgraph.testing.emulator --port 8765 --script demo.json``::
+Script file for ``python -m flowgraph.testing.emulator --port 8765 --script demo.json`` (a model's
+entry may also be ``{"by_turn": [reply, ...]}``: reply k answers the k-th request of every
+conversation, for many multi-turn conversations at once)::
 
     {"models": {"claude-sonnet-4-6": [
         {"tool_use": {"name": "read", "input": {"path": "a.py"}}, "text": "Reading."},
@@ -89,7 +91,6 @@ Script file for ``python -m flowgraph.testing.emulator --port 8765 --script demo
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import itertools
 import json
@@ -115,6 +116,7 @@ from flowgraph.testing._emulator_advisor import (
     expand,
     without_consults,
 )
+from flowgraph.testing._emulator_cli import by_turn
 from flowgraph.testing._emulator_core import (
     Plan,
     PromptCache,
@@ -236,7 +238,8 @@ class Emulator:
         kwargs.setdefault("latency", float(data.get("latency", 0.0)))
         kwargs.setdefault("advisor_tool", bool(data.get("advisor_tool", True)))
         kwargs.setdefault("redact_advice", bool(data.get("redact_advice", False)))
-        return cls(data.get("models", {}), faults=faults, **kwargs)
+        models = {m: by_turn(v) for m, v in data.get("models", {}).items()}
+        return cls(models, faults=faults, **kwargs)
 
     def calls(self, model: str) -> int:
         """How many valid ``/v1/messages`` requests ``model`` received."""
@@ -478,25 +481,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the emulator from the command line until interrupted."""
-    parser = argparse.ArgumentParser(description="Messages-API emulator on 127.0.0.1")
-    parser.add_argument("--port", type=int, default=0, help="port to listen on (0: any free)")
-    parser.add_argument("--script", type=Path, help="JSON script file (see module docstring)")
-    parser.add_argument("--latency", type=float, default=None, help="seconds per response")
-    parser.add_argument("--api-key", default=None, help="accept only this key")
-    parser.add_argument(
-        "--no-advisor-tool", action="store_true", help="answer the advisor tool with a 400"
-    )
-    args = parser.parse_args(argv)
-    options: dict[str, Any] = {"port": args.port, "api_key": args.api_key}
-    if args.no_advisor_tool:
-        options["advisor_tool"] = False
-    if args.latency is not None:
-        options["latency"] = args.latency
-    emu = Emulator.from_file(args.script, **options) if args.script else Emulator(**options)
-    with emu:
-        print(f"flowgraph emulator listening on {emu.base_url}", flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            threading.Event().wait()
+    from flowgraph.testing._emulator_cli import main as run
+
+    run(argv)
 
 
 if __name__ == "__main__":
