@@ -4,7 +4,7 @@ file's ``by_turn`` form."""
 from __future__ import annotations
 
 import argparse
-import contextlib
+import signal
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -48,7 +48,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     from flowgraph.testing.emulator import Emulator
 
     emu = Emulator.from_file(args.script, **options) if args.script else Emulator(**options)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     with emu:
         print(f"flowgraph emulator listening on {emu.base_url}", flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            threading.Event().wait()
+        # Wake up now and then: a signal handler runs only when the main thread does.
+        while not stop.wait(0.2):
+            pass
