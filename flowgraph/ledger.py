@@ -31,14 +31,12 @@ from pathlib import Path
 from typing import Any
 
 from filelock import FileLock, Timeout
-from pydantic import ValidationError
 
+from flowgraph._ledger_read import JOURNAL_FILE, LEDGER_FILE, load, stamp
 from flowgraph.errors import (
-    LedgerCorruptError,
     LedgerError,
     LedgerLockedError,
     LedgerMismatchError,
-    LedgerVersionError,
 )
 from flowgraph.ledger_schema import (
     SCHEMA_VERSION,
@@ -60,8 +58,6 @@ __all__ = [
     "now_iso",
 ]
 
-LEDGER_FILE = "ledger.json"
-JOURNAL_FILE = "events.jsonl"
 LOCK_FILE = "ledger.lock"
 OUTPUT_INLINE_LIMIT = 16_384  # bytes of JSON; larger outputs go to outputs/<node>.json
 
@@ -141,8 +137,8 @@ class Ledger:
             graph: when given, refuse a ledger of another graph (before changing anything).
         """
         path = Path(run_dir)
-        seen = _stamp(path)
-        doc, offset = _load(path)  # refuse a bad ledger before touching anything
+        seen = stamp(path)
+        doc, offset = load(path)  # refuse a bad ledger before touching anything
         if graph is not None and doc.graph.name != graph:
             raise LedgerMismatchError(
                 f"{path} holds a run of graph {doc.graph.name!r}, not {graph!r}; resume it with "
@@ -150,8 +146,8 @@ class Ledger:
             )
         lock = _acquire(path)
         try:
-            if _stamp(path) != seen:  # the last holder wrote while we were reading: read again
-                doc, offset = _load(path)
+            if stamp(path) != seen:  # the last holder wrote while we were reading: read again
+                doc, offset = load(path)
             _truncate_torn_tail(path / JOURNAL_FILE, offset)
             for tmp in path.glob(f"{LEDGER_FILE}.*.tmp"):
                 tmp.unlink(missing_ok=True)
@@ -163,7 +159,7 @@ class Ledger:
     @staticmethod
     def read(run_dir: str | Path) -> LedgerDoc:
         """Read a run's current state without taking it over (another process may drive it)."""
-        return _load(Path(run_dir))[0]
+        return load(Path(run_dir))[0]
 
     @staticmethod
     def exists(run_dir: str | Path) -> bool:
@@ -363,119 +359,6 @@ def _acquire(path: Path) -> FileLock:
     return lock
 
 
-def _stamp(path: Path) -> tuple[tuple[int, int], ...]:
-    """Sizes and change times of the ledger's files, to tell whether they changed."""
-    stamps = []
-    for name in (LEDGER_FILE, JOURNAL_FILE):
-        try:
-            st = (path / name).stat()
-        except FileNotFoundError:
-            st = None
-        stamps.append((st.st_size, st.st_mtime_ns) if st else (-1, -1))
-    return tuple(stamps)
-
-
-def _load(path: Path) -> tuple[LedgerDoc, int]:
-    """Parse the snapshot and replay the journal lines written after it."""
-    file = path / LEDGER_FILE
-    if not path.is_dir():
-        raise LedgerError(
-            f"{path} is not a run directory; pass the directory that holds {LEDGER_FILE}"
-        )
-    if not file.exists():
-        hint = (
-            " (events.jsonl is there: the run never wrote its first snapshot)"
-            if (path / JOURNAL_FILE).exists()
-            else ""
-        )
-        raise LedgerCorruptError(f"{path} holds no {LEDGER_FILE}{hint}; start a new run instead")
-    doc = _parse(file)
-    offset = doc.journal.offset
-    journal = path / JOURNAL_FILE
-    if journal.exists():
-        offset = _replay(doc, journal, offset)
-    return doc, offset
-
-
-def _parse(file: Path) -> LedgerDoc:
-    raw = file.read_bytes()
-    fix = "restore it from a backup or start a new run in another directory"
-    if not raw.strip():
-        raise LedgerCorruptError(f"{file} is empty; {fix}")
-    try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise LedgerCorruptError(f"{file} is not valid JSON ({_short(exc)}); {fix}") from None
-    if not isinstance(data, dict) or "schema_version" not in data:
-        raise LedgerCorruptError(f"{file} is not a flowgraph ledger (no schema_version); {fix}")
-    version = data["schema_version"]
-    if not isinstance(version, int):
-        raise LedgerCorruptError(f"{file} has a non-integer schema_version {version!r}; {fix}")
-    if version > SCHEMA_VERSION:
-        raise LedgerVersionError(
-            f"{file} was written by ledger schema {version}, this flowgraph reads up to "
-            f"{SCHEMA_VERSION}; upgrade flowgraph (pip install -U flowgraph) to resume it"
-        )
-    try:
-        return LedgerDoc.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "document"
-        raise LedgerCorruptError(
-            f"{file} is not a valid ledger: {where}: {first['msg'].lower()}; {fix}"
-        ) from None
-
-
-def _replay(doc: LedgerDoc, journal: Path, offset: int) -> int:
-    """Apply journal lines from ``offset``; a torn last line (a crash mid-write) is ignored."""
-    size = journal.stat().st_size
-    if offset > size:
-        raise LedgerCorruptError(
-            f"{journal} is shorter ({size} bytes) than ledger.json says ({offset}); restore "
-            "both from a backup or start a new run in another directory"
-        )
-    with journal.open("rb") as fh:
-        fh.seek(offset)
-        tail = fh.read()
-    for line in tail.splitlines(keepends=True):
-        if not line.endswith(b"\n"):
-            break
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
-            break
-        if not _apply(doc, entry):
-            raise LedgerCorruptError(
-                f"{journal} has a line at byte {offset} that is not a ledger update; restore it "
-                "from a backup or start a new run in another directory"
-            )
-        offset += len(line)
-    return offset
-
-
-def _apply(doc: LedgerDoc, entry: Any) -> bool:
-    """Apply one journal entry; False if it is not one flowgraph wrote."""
-    if not isinstance(entry, dict):
-        return False
-    fields = entry.get("f") if "n" in entry else entry.get("r")
-    if not isinstance(fields, dict):
-        return False
-    if "n" in entry:
-        if not isinstance(entry["n"], str):
-            return False
-        target: Any = doc.nodes.get(entry["n"])
-        if target is None:
-            target = doc.nodes[entry["n"]] = NodeRecord()
-    else:
-        target = doc
-    try:
-        for key, value in fields.items():
-            setattr(target, key, value)
-    except (AttributeError, TypeError, ValueError):
-        return False
-    return True
-
-
 def _truncate_torn_tail(journal: Path, good: int) -> None:
     if journal.exists() and journal.stat().st_size > good:
         with journal.open("r+b") as fh:
@@ -501,7 +384,3 @@ def _atomic_write(target: Path, data: bytes, *, durable: bool = True) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
-
-
-def _short(exc: Exception) -> str:
-    return str(exc).split("\n")[0][:120]
