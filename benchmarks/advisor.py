@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from flowgraph import Graph, Role
-from flowgraph._reports import cost_summary
 from flowgraph.advisor import Advisor
 from flowgraph.anthropic_model import AnthropicModel
+from flowgraph.cli.reports import cost_summary
 from flowgraph.ledger import Ledger
 from flowgraph.testing.emulator import Emulator, Reply
 

@@ -4,9 +4,11 @@ resumable JSON ledger.
 The public API, grouped by concept. Everything else lives in modules a user need not import.
 """
 
-from flowgraph.advisor import Advisor
-from flowgraph.aliases import MODEL_ALIASES, set_alias
-from flowgraph.context import Context
+from flowgraph.agent.consults import Advisor
+from flowgraph.declare.aliases import MODEL_ALIASES, set_alias
+from flowgraph.declare.context import Context
+from flowgraph.declare.role import Role
+from flowgraph.declare.tools import Tool, tool
 from flowgraph.errors import (
     BudgetError,
     ConfigError,
@@ -33,15 +35,13 @@ from flowgraph.events import (
     RunStarted,
     ToolCalled,
 )
+from flowgraph.execute.result import RunResult
+from flowgraph.execute.run import Run
 from flowgraph.graph import Graph, NodeRef
-from flowgraph.ledger import Ledger
-from flowgraph.model import Model, ModelRequest, ModelResponse, Usage
-from flowgraph.pricing import ModelPrice, Pricing
-from flowgraph.result import RunResult
-from flowgraph.role import Role
-from flowgraph.router import ModelLimits
-from flowgraph.run import Run
-from flowgraph.tools import Tool, tool
+from flowgraph.ledger.store import Ledger
+from flowgraph.models.router import ModelLimits
+from flowgraph.models.seam import Model, ModelRequest, ModelResponse, Usage
+from flowgraph.money.pricing import ModelPrice, Pricing
 
 __version__ = "0.1.0"
 

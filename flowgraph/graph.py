@@ -15,11 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from flowgraph.advisor import Advisor
-from flowgraph.aliases import INHERIT, resolve_model, strength
-from flowgraph.context import Context
-from flowgraph.errors import GraphError
-from flowgraph.nodes import (
+from flowgraph.agent.consults import Advisor
+from flowgraph.declare.aliases import INHERIT, resolve_model, strength
+from flowgraph.declare.context import Context
+from flowgraph.declare.nodes import (
     ChecklistNode,
     GateNode,
     MapNode,
@@ -30,16 +29,17 @@ from flowgraph.nodes import (
     Step,
     StepNode,
 )
-from flowgraph.role import Role
+from flowgraph.declare.role import Role
+from flowgraph.errors import GraphError
 
 if TYPE_CHECKING:
+    from flowgraph.compile.validation import ValidGraph
     from flowgraph.events import Event
-    from flowgraph.model import Model
-    from flowgraph.pricing import Pricing
-    from flowgraph.result import RunResult
-    from flowgraph.router import ModelLimits
-    from flowgraph.run import Run
-    from flowgraph.validation import ValidGraph
+    from flowgraph.execute.result import RunResult
+    from flowgraph.execute.run import Run
+    from flowgraph.models.router import ModelLimits
+    from flowgraph.models.seam import Model
+    from flowgraph.money.pricing import Pricing
 
 __all__ = ["Graph", "NodeRef"]
 
@@ -397,7 +397,7 @@ class Graph:
     def validate(self) -> ValidGraph:
         """Check the whole graph and return its validated form; raise ``GraphError`` if wrong."""
         if self._validated is None:
-            from flowgraph.validation import ValidGraph
+            from flowgraph.compile.validation import ValidGraph
 
             self._validated = ValidGraph.build(self)
         return self._validated
@@ -445,7 +445,7 @@ class Graph:
         """Start a run in the background (inside a running event loop) and return its handle:
         ``run.steer(node, text)`` while it runs, ``await run`` for its ``RunResult``. Takes
         the arguments of ``run``."""
-        from flowgraph.run import Run
+        from flowgraph.execute.run import Run
 
         return Run(self, input, **kwargs)
 

@@ -16,4 +16,4 @@ def flowgraph_exe() -> list[str]:
     exe = Path(sys.executable).with_name("flowgraph")
     if exe.exists():
         return [str(exe)]
-    return [sys.executable, "-c", "from flowgraph.cli import main; main()"]
+    return [sys.executable, "-c", "from flowgraph.cli.app import main; main()"]

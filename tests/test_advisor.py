@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from flowgraph import Graph, GraphError, Ledger, Role, TransientModelError, tool
-from flowgraph.advisor import DEFAULT_GUIDANCE, Advisor
-from flowgraph.model import ModelRequest
-from flowgraph.pricing import DEFAULT_PRICING
+from flowgraph.agent.consults import DEFAULT_GUIDANCE, Advisor
+from flowgraph.models.seam import ModelRequest
+from flowgraph.money.pricing import DEFAULT_PRICING
 from flowgraph.testing import ScriptedModel, text, tool_call
 
 OPUS = "claude-opus-5-5"

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from flowgraph import Graph, Ledger, Role, tool
-from flowgraph.advisor import Advisor
-from flowgraph.anthropic_model import AnthropicModel
-from flowgraph.pricing import DEFAULT_PRICING
+from flowgraph.agent.consults import Advisor
+from flowgraph.models.anthropic import AnthropicModel
+from flowgraph.money.pricing import DEFAULT_PRICING
 from flowgraph.testing.emulator import Emulator, Reply
 
 HAIKU = "claude-haiku-5-5"

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from flowgraph import Context, Graph, Role, tool
-from flowgraph.model import ModelRequest
+from flowgraph.models.seam import ModelRequest
 from flowgraph.testing import ScriptedModel, tool_call
 
 

@@ -1,4 +1,4 @@
-"""Tests for flowgraph.anthropic_model: the real SDK against the emulator on 127.0.0.1."""
+"""Tests for flowgraph.models.anthropic: the real SDK against the emulator on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from flowgraph.anthropic_model import AnthropicModel
 from flowgraph.errors import ModelError, TransientModelError
-from flowgraph.model import ModelRequest, ModelResponse
+from flowgraph.models.anthropic import AnthropicModel
+from flowgraph.models.seam import ModelRequest, ModelResponse
 from flowgraph.testing.emulator import Emulator, Reply
 
 MODEL = "claude-sonnet-4-6"
@@ -308,6 +308,6 @@ def test_sdk_retries_are_off_by_default(emu: Emulator) -> None:
 
 
 def test_importing_the_module_does_not_import_the_sdk() -> None:
-    code = "import sys, flowgraph.anthropic_model; print('anthropic' in sys.modules)"
+    code = "import sys, flowgraph.models.anthropic; print('anthropic' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

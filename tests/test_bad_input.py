@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from flowgraph._launch import load_graph
+from flowgraph.cli.launch import load_graph
 
 FIX_WORDS = (
     "use", "add", "pass", "remove", "rename", "declare", "start", "restore", "upgrade", "wait",

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from flowgraph import FallbackTaken, Graph, Ledger, Role, TransientModelError, tool
-from flowgraph.anthropic_model import AnthropicModel
-from flowgraph.pricing import DEFAULT_PRICING
+from flowgraph.models.anthropic import AnthropicModel
+from flowgraph.money.pricing import DEFAULT_PRICING
 from flowgraph.testing.emulator import Emulator, Reply
 
 PRIMARY = "claude-opus-4-7"
@@ -269,7 +269,7 @@ def test_audit_archive_keeps_request_metadata_and_full_responses(
 
 
 def test_per_model_concurrency_limit_holds_across_nodes(emu: Emulator) -> None:
-    from flowgraph.router import ModelLimits
+    from flowgraph.models.router import ModelLimits
 
     emu.latency = 0.02
     emu.script(PRIMARY, lambda body: Reply.text("ok"))

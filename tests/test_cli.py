@@ -103,7 +103,7 @@ def test_log_json_writes_json_lines_with_run_and_node(
 
 ADVISED = """
 from flowgraph import Graph, Role
-from flowgraph.advisor import Advisor
+from flowgraph.agent.consults import Advisor
 from flowgraph.testing import ScriptedModel, tool_call
 
 client = ScriptedModel({"build": [tool_call("advisor", question="how?"), "built"],

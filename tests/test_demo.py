@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from flowgraph import Context, Event, NodeFinished, NodeStarted, ToolCalled
-from flowgraph._launch import offline_demo
+from flowgraph.declare.nodes import RoleNode
 from flowgraph.demo import (
     BACKEND_FALLBACK,
     DEFAULT_FEATURE,
@@ -21,13 +21,13 @@ from flowgraph.demo import (
     EmulatedModel,
     build_graph,
     emulated_client,
+    offline_demo,
     scripted_client,
 )
 from flowgraph.demo.steps import prepare
 from flowgraph.demo.tools import WorkspaceError, list_files, read_file, write_file
 from flowgraph.events import FallbackTaken
-from flowgraph.model import ModelResponse
-from flowgraph.nodes import RoleNode
+from flowgraph.models.seam import ModelResponse
 from flowgraph.testing import tool_call
 
 NODES = ["prepare", "architect", "backend", "frontend", "run_tests", "tester", "reviewer"]
@@ -338,7 +338,7 @@ def test_a_process_with_a_running_emulator_exits_promptly(tmp_path: Path) -> Non
 
 def test_cli_demo_prints_the_fallback_and_exits_promptly(tmp_path: Path) -> None:
     exe = Path(sys.executable).with_name("flowgraph")
-    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "flowgraph.cli"]
+    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "flowgraph.cli.app"]
     started = time.monotonic()
     done = subprocess.run(
         [*command, "demo", "--run-dir", str(tmp_path / "d")],
@@ -356,6 +356,6 @@ def test_cli_demo_prints_the_fallback_and_exits_promptly(tmp_path: Path) -> None
     assert elapsed < 60, elapsed
     ledger = json.loads((tmp_path / "d" / "ledger.json").read_text())
     assert ledger["source"] == {
-        "target": "flowgraph._launch:offline_demo",
+        "target": "flowgraph.demo:offline_demo",
         "kwargs": {"delay": 0.0},
     }

@@ -18,7 +18,7 @@ from typing import Any
 import anthropic
 import pytest
 
-from flowgraph.model import Usage
+from flowgraph.models.seam import Usage
 from flowgraph.testing._emulator_advisor import DEFAULT_ADVICE
 from flowgraph.testing._emulator_replies import block_tokens, text_tokens
 from flowgraph.testing.emulator import Emulator, Fault, Reply

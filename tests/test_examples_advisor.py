@@ -14,9 +14,9 @@ from types import ModuleType
 import pytest
 
 from flowgraph import Graph
-from flowgraph.anthropic_model import AnthropicModel
-from flowgraph.ledger import Ledger
-from flowgraph.pricing import DEFAULT_PRICING
+from flowgraph.ledger.store import Ledger
+from flowgraph.models.anthropic import AnthropicModel
+from flowgraph.money.pricing import DEFAULT_PRICING
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "advisor_team.py"

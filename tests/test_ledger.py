@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from flowgraph import Ledger, LedgerCorruptError, LedgerLockedError, LedgerVersionError
-from flowgraph.ledger import JOURNAL_FILE, LEDGER_FILE, SCHEMA_VERSION
+from flowgraph.ledger.store import JOURNAL_FILE, LEDGER_FILE, SCHEMA_VERSION
 
 
 def new(tmp_path: Path, **kw: object) -> Ledger:

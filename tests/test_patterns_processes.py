@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from flowgraph import Ledger
-from flowgraph.ledger import LedgerDoc
+from flowgraph.ledger.store import LedgerDoc
 
 COMMON = """
 import asyncio, os

@@ -1,4 +1,4 @@
-"""Tests for flowgraph.pricing: rates, cache multipliers, iterations and unknown models."""
+"""Tests for flowgraph.money.pricing: rates, cache multipliers, iterations and unknown models."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from flowgraph.errors import ConfigError
-from flowgraph.model import Usage
-from flowgraph.pricing import DEFAULT_PRICING, Cost, ModelPrice, Pricing
+from flowgraph.models.seam import Usage
+from flowgraph.money.pricing import DEFAULT_PRICING, Cost, ModelPrice, Pricing
 
 
 def test_default_prices_cover_alias_targets_and_4x_ids() -> None:

@@ -46,7 +46,7 @@ def test_the_sdk_is_imported_in_one_module_only() -> None:
             for line in p.read_text().splitlines()
         )
     ]
-    assert importers == ["flowgraph/anthropic_model.py"]
+    assert importers == ["flowgraph/models/anthropic.py"]
 
 
 def test_import_flowgraph_loads_neither_the_sdk_nor_networkx() -> None:

@@ -1,4 +1,4 @@
-"""Tests for flowgraph.router: fallback chain, shared breaker, 429 pauses, limits (fake clock)."""
+"""Tests for the router: fallback chain, shared breaker, 429 pauses, limits (fake clock)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from flowgraph.anthropic_model import AnthropicModel
 from flowgraph.clock import FakeClock
 from flowgraph.errors import ConfigError, ModelError, TransientModelError
-from flowgraph.model import ModelRequest, ModelResponse, Usage
-from flowgraph.router import ModelLimits, ModelRouter, RouterEvent, Served
+from flowgraph.models.anthropic import AnthropicModel
+from flowgraph.models.router import ModelLimits, ModelRouter, RouterEvent, Served
+from flowgraph.models.seam import ModelRequest, ModelResponse, Usage
 from flowgraph.testing.emulator import Emulator, Reply
 
 PRIMARY = "claude-opus-4-7"

@@ -39,12 +39,12 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from flowgraph.declare.role import Role
 from flowgraph.demo._emulated import DEMO_API_KEY, EmulatedModel, start_emulated
 from flowgraph.demo._script import SCRIPT
 from flowgraph.demo.steps import prepare, run_tests
 from flowgraph.demo.tools import list_files, read_file, write_file
 from flowgraph.graph import Graph
-from flowgraph.role import Role
 from flowgraph.testing import ScriptedModel
 
 __all__ = [
@@ -56,6 +56,7 @@ __all__ = [
     "Review",
     "build_graph",
     "emulated_client",
+    "offline_demo",
     "scripted_client",
 ]
 
@@ -217,3 +218,11 @@ def emulated_client(
         An ``EmulatedModel`` (an ``AnthropicModel``); ``.emulator`` logs every request.
     """
     return start_emulated(graph or build_graph(), scripted or scripted_client(), delay)
+
+
+def offline_demo(delay: float = 0.0) -> Graph:
+    """The bundled demo graph on its scripted models, served through the real ``anthropic`` SDK
+    by a local Messages-API emulator (no network, no API key); what ``flowgraph demo`` runs."""
+    graph = build_graph()
+    graph.client = emulated_client(delay, graph=graph)
+    return graph

@@ -17,10 +17,10 @@ import weakref
 from collections.abc import Mapping
 from typing import Any
 
-from flowgraph.anthropic_model import AnthropicModel
+from flowgraph.declare.nodes import RoleNode
 from flowgraph.graph import Graph
-from flowgraph.model import ModelRequest
-from flowgraph.nodes import RoleNode
+from flowgraph.models.anthropic import AnthropicModel
+from flowgraph.models.seam import ModelRequest
 from flowgraph.testing import Emulator, ScriptedModel
 
 __all__ = ["DEMO_API_KEY", "EmulatedModel", "start_emulated"]

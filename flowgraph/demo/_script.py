@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from flowgraph.model import ModelRequest
+from flowgraph.models.seam import ModelRequest
 from flowgraph.testing import text, tool_call
 
 __all__ = ["SCRIPT"]

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from flowgraph.context import Context
+from flowgraph.declare.context import Context
 from flowgraph.errors import NodeError
 
 __all__ = ["SAMPLE_PROJECT", "TESTS_TIMEOUT", "prepare", "run_tests"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flowgraph.context import Context
+from flowgraph.declare.context import Context
 
 __all__ = ["WorkspaceError", "list_files", "read_file", "resolve", "write_file"]
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Protocol
 
-from flowgraph.context import Context
-from flowgraph.ledger import LedgerDoc, NodeRecord
-from flowgraph.nodes import ChecklistNode, GateNode, MapNode, RaceNode, ReviewLoopNode, Work
+from flowgraph.declare.context import Context
+from flowgraph.declare.nodes import ChecklistNode, GateNode, MapNode, RaceNode, ReviewLoopNode, Work
+from flowgraph.ledger.store import LedgerDoc, NodeRecord
 
 __all__ = ["Env", "execute"]
 

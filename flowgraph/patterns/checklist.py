@@ -7,10 +7,10 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from flowgraph.context import Context
+from flowgraph.declare.context import Context
+from flowgraph.declare.nodes import ChecklistNode
 from flowgraph.errors import NodeError
-from flowgraph.nodes import ChecklistNode
-from flowgraph.scheduler import Paused
+from flowgraph.execute.scheduler import Paused
 
 if TYPE_CHECKING:
     from flowgraph.patterns import Env

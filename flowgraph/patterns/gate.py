@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from flowgraph.declare.nodes import GateNode
 from flowgraph.errors import NodeError
-from flowgraph.nodes import GateNode
-from flowgraph.scheduler import Paused
+from flowgraph.execute.scheduler import Paused
 
 if TYPE_CHECKING:
     from flowgraph.patterns import Env

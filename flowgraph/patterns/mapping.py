@@ -8,9 +8,9 @@ import dataclasses
 import json
 from typing import TYPE_CHECKING, Any
 
-from flowgraph.context import Context
+from flowgraph.declare.context import Context
+from flowgraph.declare.nodes import MapNode
 from flowgraph.errors import NodeError
-from flowgraph.nodes import MapNode
 
 if TYPE_CHECKING:
     from flowgraph.patterns import Env

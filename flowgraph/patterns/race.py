@@ -11,9 +11,9 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flowgraph.context import Context
+from flowgraph.declare.context import Context
+from flowgraph.declare.nodes import RaceNode, RoleNode
 from flowgraph.errors import NodeError
-from flowgraph.nodes import RaceNode, RoleNode
 
 if TYPE_CHECKING:
     from flowgraph.patterns import Env

@@ -6,9 +6,9 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from flowgraph.context import Context
+from flowgraph.declare.context import Context
+from flowgraph.declare.nodes import ReviewLoopNode
 from flowgraph.errors import NodeError
-from flowgraph.nodes import ReviewLoopNode
 
 if TYPE_CHECKING:
     from flowgraph.patterns import Env

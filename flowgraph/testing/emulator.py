@@ -106,7 +106,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from flowgraph.model import Usage
+from flowgraph.models.seam import Usage
 from flowgraph.testing._emulator_advisor import (
     DEFAULT_ADVICE,
     Advice,

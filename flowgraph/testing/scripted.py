@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from flowgraph.errors import ModelError
-from flowgraph.model import ModelRequest, ModelResponse, Usage
+from flowgraph.models.seam import ModelRequest, ModelResponse, Usage
 
 __all__ = ["ScriptedModel", "text", "tool_call"]
 

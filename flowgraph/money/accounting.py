@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from flowgraph.model import Usage
-from flowgraph.pricing import Pricing
+from flowgraph.models.seam import Usage
+from flowgraph.money.pricing import Pricing
 
 __all__ = ["TOKEN_FIELDS", "Spend", "rollup"]
 

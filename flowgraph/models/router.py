@@ -34,7 +34,7 @@ from asyncio_throttle.throttler import Throttler
 
 from flowgraph.clock import Clock, SystemClock
 from flowgraph.errors import ConfigError, TransientModelError
-from flowgraph.model import Model, ModelRequest, ModelResponse
+from flowgraph.models.seam import Model, ModelRequest, ModelResponse
 
 __all__ = [
     "MAX_FALLBACKS",

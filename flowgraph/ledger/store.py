@@ -32,13 +32,13 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from flowgraph._ledger_read import JOURNAL_FILE, LEDGER_FILE, load, stamp
 from flowgraph.errors import (
     LedgerError,
     LedgerLockedError,
     LedgerMismatchError,
 )
-from flowgraph.ledger_schema import (
+from flowgraph.ledger.reader import JOURNAL_FILE, LEDGER_FILE, load, stamp
+from flowgraph.ledger.schema import (
     SCHEMA_VERSION,
     Feature,
     GraphInfo,

@@ -22,15 +22,11 @@ from typing import Any
 from pydantic import BaseModel
 
 from flowgraph import patterns
-from flowgraph._open import open_ledger
-from flowgraph._summary import describe
-from flowgraph._upstream import Upstream
-from flowgraph.accounting import Spend
-from flowgraph.advisor import AdvisorSession, NativeSupport
-from flowgraph.agent import NodeReport, run_role
-from flowgraph.budget import Budget
-from flowgraph.calls import Calls, default_client, resolve_limits
-from flowgraph.context import Context
+from flowgraph.agent.consults import AdvisorSession, NativeSupport
+from flowgraph.agent.loop import NodeReport, run_role
+from flowgraph.compile.validation import ValidGraph, role_tasks
+from flowgraph.declare.context import Context
+from flowgraph.declare.nodes import RoleNode, StepNode, Work
 from flowgraph.errors import BudgetError, NodeError, TransientModelError
 from flowgraph.events import (
     AdvisorConsulted,
@@ -41,17 +37,21 @@ from flowgraph.events import (
     RunFinished,
     RunStarted,
 )
+from flowgraph.execute.calls import Calls, default_client, resolve_limits
+from flowgraph.execute.opening import open_ledger
+from flowgraph.execute.result import RunResult
+from flowgraph.execute.scheduler import Paused, Scheduler
+from flowgraph.execute.summary import describe
+from flowgraph.execute.upstream import Upstream
 from flowgraph.graph import Graph
-from flowgraph.inbox import Inbox, deliver_steering, record_messages
-from flowgraph.ledger import Ledger, NodeRecord, now_iso
+from flowgraph.ledger.inbox import Inbox, deliver_steering, record_messages
+from flowgraph.ledger.store import Ledger, NodeRecord, now_iso
 from flowgraph.logs import get_logger
-from flowgraph.model import Model, ModelRequest, Usage
-from flowgraph.nodes import RoleNode, StepNode, Work
-from flowgraph.pricing import DEFAULT_PRICING, Pricing
-from flowgraph.result import RunResult
-from flowgraph.router import ModelLimits, Served
-from flowgraph.scheduler import Paused, Scheduler
-from flowgraph.validation import ValidGraph, role_tasks
+from flowgraph.models.router import ModelLimits, Served
+from flowgraph.models.seam import Model, ModelRequest, Usage
+from flowgraph.money.accounting import Spend
+from flowgraph.money.budget import Budget
+from flowgraph.money.pricing import DEFAULT_PRICING, Pricing
 
 __all__ = ["run_graph"]
 

@@ -7,11 +7,11 @@ from collections.abc import Generator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flowgraph.inbox import Inbox, post
+from flowgraph.ledger.inbox import Inbox, post
 
 if TYPE_CHECKING:
+    from flowgraph.execute.result import RunResult
     from flowgraph.graph import Graph
-    from flowgraph.result import RunResult
 
 __all__ = ["Run"]
 
@@ -25,7 +25,7 @@ class Run:
     """
 
     def __init__(self, graph: Graph, input: Mapping[str, Any] | None, **kwargs: Any) -> None:
-        from flowgraph.runner import run_graph
+        from flowgraph.execute.execution import run_graph
 
         run_dir = kwargs.get("run_dir")
         self.run_dir = Path(run_dir) if run_dir is not None else None

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from flowgraph.errors import ConfigError
-from flowgraph.ledger import Ledger, now_iso
+from flowgraph.ledger.store import Ledger, now_iso
 
 __all__ = ["INBOX_FILE", "Inbox", "deliver_steering", "post", "record_messages"]
 

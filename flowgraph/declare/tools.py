@@ -15,7 +15,7 @@ from typing import Any, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
-from flowgraph.context import Context
+from flowgraph.declare.context import Context
 from flowgraph.errors import GraphError
 
 __all__ = ["Tool", "ToolResult", "tool"]

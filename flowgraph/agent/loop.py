@@ -19,13 +19,19 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from flowgraph.advisor import REVIEW_PROMPT, TOOL_NAME, AdvisorSession, refuses_native, says_stop
-from flowgraph.context import Context
+from flowgraph.agent.consults import (
+    REVIEW_PROMPT,
+    TOOL_NAME,
+    AdvisorSession,
+    refuses_native,
+    says_stop,
+)
+from flowgraph.declare.context import Context
+from flowgraph.declare.nodes import RoleNode
 from flowgraph.errors import ModelError, NodeError
 from flowgraph.events import Event, ModelTurn, ToolCalled
-from flowgraph.model import ModelRequest
-from flowgraph.nodes import RoleNode
-from flowgraph.router import Served
+from flowgraph.models.router import Served
+from flowgraph.models.seam import ModelRequest
 
 __all__ = ["NodeReport", "render_task", "run_role"]
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 
-from flowgraph.accounting import Spend
-from flowgraph.aliases import resolve_model
-from flowgraph.budget import Budget
+from flowgraph.declare.aliases import resolve_model
 from flowgraph.errors import ConfigError
 from flowgraph.events import Event, FallbackTaken
-from flowgraph.model import Model, ModelRequest
-from flowgraph.pricing import Pricing
-from flowgraph.router import ModelLimits, ModelRouter, RouterEvent, Served
+from flowgraph.models.router import ModelLimits, ModelRouter, RouterEvent, Served
+from flowgraph.models.seam import Model, ModelRequest
+from flowgraph.money.accounting import Spend
+from flowgraph.money.budget import Budget
+from flowgraph.money.pricing import Pricing
 
 __all__ = ["Calls", "default_client", "resolve_limits"]
 
@@ -77,7 +77,7 @@ def resolve_limits(limits: Mapping[str, ModelLimits] | None) -> dict[str, ModelL
 def default_client() -> Model:
     """The Anthropic API when a key or token is set; otherwise a clear error."""
     if os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN"):
-        from flowgraph.anthropic_model import AnthropicModel
+        from flowgraph.models.anthropic import AnthropicModel
 
         return AnthropicModel()
     raise ConfigError(

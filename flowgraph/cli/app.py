@@ -16,9 +16,9 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from flowgraph.errors import ConfigError, FlowgraphError
+from flowgraph.execute.result import RunResult
 from flowgraph.graph import Graph
-from flowgraph.ledger import Ledger
-from flowgraph.result import RunResult
+from flowgraph.ledger.store import Ledger
 
 __all__ = ["app", "main"]
 
@@ -48,7 +48,7 @@ def _apply_money(graph: Graph, max_cost_usd: float | None, prices: Path | None) 
     if max_cost_usd is not None:
         graph.max_cost_usd = max_cost_usd
     if prices is not None:
-        from flowgraph.pricing import Pricing
+        from flowgraph.money.pricing import Pricing
 
         graph.pricing = Pricing.from_file(prices)
 
@@ -95,7 +95,7 @@ async def _drive(graph: Graph, **kwargs: Any) -> RunResult:
 
 
 def _execute(graph: Graph, run_dir: Path, input: dict[str, Any] | None, **kw: Any) -> None:
-    from flowgraph._progress import Progress
+    from flowgraph.cli.progress import Progress
 
     with Progress() as progress:
         try:
@@ -126,7 +126,7 @@ def _new_run(graph: Graph, run_dir: Path | None) -> tuple[Path, str | None]:
     """The run directory, and the run id when we name the directory ``runs/<run-id>``."""
     if run_dir is not None:
         return run_dir, None
-    from flowgraph._open import new_run_id
+    from flowgraph.execute.opening import new_run_id
 
     run_id = new_run_id(graph.name)
     return Path("runs") / run_id, run_id
@@ -147,7 +147,7 @@ def run(
     verbose: Verbose = False,
 ) -> None:
     """Run a graph defined in a Python file; resumes if --run-dir holds its ledger."""
-    from flowgraph._launch import load_graph
+    from flowgraph.cli.launch import load_graph
 
     _setup_logs(log_json, verbose)
     values = _parse_inputs(input or [])
@@ -173,7 +173,7 @@ def resume(
     verbose: Verbose = False,
 ) -> None:
     """Resume a run from its ledger: passed nodes are kept, the rest run."""
-    from flowgraph._launch import load_graph
+    from flowgraph.cli.launch import load_graph
 
     _setup_logs(log_json, verbose)
     doc = Ledger.read(run_dir)
@@ -196,7 +196,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Show a run's state from its ledger (safe while another process drives it)."""
-    from flowgraph._reports import print_status, status_summary
+    from flowgraph.cli.reports import print_status, status_summary
 
     _report(run_dir, as_json, status_summary, print_status)
 
@@ -207,7 +207,7 @@ def cost(
     as_json: Annotated[bool, typer.Option("--json", help="Print the roll-ups as JSON.")] = False,
 ) -> None:
     """Show what a run spent: tokens and USD per node, role, model and kind, and in total."""
-    from flowgraph._reports import cost_summary, print_cost
+    from flowgraph.cli.reports import cost_summary, print_cost
 
     _report(run_dir, as_json, cost_summary, print_cost)
 
@@ -227,7 +227,7 @@ def show(
     format: Annotated[str, typer.Option("--format", help="Output format: mermaid.")] = "mermaid",
 ) -> None:
     """Print a graph's structure (Mermaid flowchart text)."""
-    from flowgraph._launch import load_graph
+    from flowgraph.cli.launch import load_graph
 
     if format != "mermaid":
         raise ConfigError(f"--format {format!r} is not supported; use --format mermaid")
@@ -242,10 +242,10 @@ def demo(
     verbose: Verbose = False,
 ) -> None:
     """Run the bundled feature-team graph offline, on SCRIPTED models (no API key needed)."""
-    from flowgraph._launch import load_graph
+    from flowgraph.cli.launch import load_graph
 
     _setup_logs(log_json, verbose)
-    graph = load_graph("flowgraph._launch:offline_demo", {"delay": delay})
+    graph = load_graph("flowgraph.demo:offline_demo", {"delay": delay})
     directory, run_id = _new_run(graph, run_dir)
     typer.echo(
         "flowgraph demo: five roles on SCRIPTED models, served by a local Messages-API "
@@ -281,7 +281,7 @@ def steer(
 
 
 def _send(run_dir: Path, kind: Any, node: str, text: str) -> None:
-    from flowgraph.inbox import post
+    from flowgraph.ledger.inbox import post
 
     post(run_dir, kind, node, text)
     after = {

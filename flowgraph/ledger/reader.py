@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from flowgraph.errors import LedgerCorruptError, LedgerError, LedgerVersionError
-from flowgraph.ledger_schema import SCHEMA_VERSION, LedgerDoc, NodeRecord
+from flowgraph.ledger.schema import SCHEMA_VERSION, LedgerDoc, NodeRecord
 
 __all__ = ["JOURNAL_FILE", "LEDGER_FILE", "load", "stamp"]
 

@@ -8,10 +8,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from flowgraph.compile.validation import ValidGraph
 from flowgraph.errors import ConfigError
 from flowgraph.graph import Graph
-from flowgraph.ledger import Ledger
-from flowgraph.validation import ValidGraph
+from flowgraph.ledger.store import Ledger
 
 __all__ = ["check_input", "new_run_id", "open_ledger"]
 

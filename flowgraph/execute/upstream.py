@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from flowgraph.validation import ValidGraph
+from flowgraph.compile.validation import ValidGraph
 
 __all__ = ["Upstream"]
 

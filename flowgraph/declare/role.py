@@ -9,10 +9,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from flowgraph.advisor import Advisor
-from flowgraph.aliases import INHERIT
+from flowgraph.agent.consults import Advisor
+from flowgraph.declare.aliases import INHERIT
+from flowgraph.declare.tools import Tool
 from flowgraph.errors import GraphError
-from flowgraph.tools import Tool
 
 __all__ = ["Role"]
 

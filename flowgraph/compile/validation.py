@@ -16,10 +16,8 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
-from flowgraph.context import Context
-from flowgraph.errors import GraphError
-from flowgraph.graph import Graph, Subgraph
-from flowgraph.nodes import (
+from flowgraph.declare.context import Context
+from flowgraph.declare.nodes import (
     ChecklistNode,
     GateNode,
     MapNode,
@@ -30,6 +28,8 @@ from flowgraph.nodes import (
     Step,
     StepNode,
 )
+from flowgraph.errors import GraphError
+from flowgraph.graph import Graph, Subgraph
 
 __all__ = ["ValidGraph", "role_tasks", "template_fields"]
 

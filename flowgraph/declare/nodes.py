@@ -16,9 +16,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from flowgraph.advisor import Advisor
-from flowgraph.context import Context
-from flowgraph.role import Role
+from flowgraph.agent.consults import Advisor
+from flowgraph.declare.context import Context
+from flowgraph.declare.role import Role
 
 __all__ = [
     "ChecklistNode",

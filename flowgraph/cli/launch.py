@@ -14,7 +14,11 @@ from typing import Any
 from flowgraph.errors import ConfigError, FlowgraphError
 from flowgraph.graph import Graph
 
-__all__ = ["load_graph", "offline_demo"]
+__all__ = ["load_graph"]
+
+# Targets that earlier versions recorded in ledgers, and where they live now: a run started by
+# an older flowgraph stays resumable.
+MOVED_TARGETS = {"flowgraph._launch:offline_demo": "flowgraph.demo:offline_demo"}
 
 
 def load_graph(target: str, kwargs: dict[str, Any] | None = None) -> Graph:
@@ -24,6 +28,7 @@ def load_graph(target: str, kwargs: dict[str, Any] | None = None) -> Graph:
     name, the file must hold exactly one ``Graph``. The graph's ``source`` is set so that a run's
     ledger can say where to find it again.
     """
+    target = MOVED_TARGETS.get(target, target)
     location, _, name = target.partition(":")
     if location.endswith(".py") or "/" in location or Path(location).is_file():
         namespace = _exec_file(Path(location))
@@ -127,13 +132,3 @@ def _portable(location: str, name: str) -> str:
     if path.suffix == ".py":
         location = str(path.resolve())
     return f"{location}:{name}"
-
-
-def offline_demo(delay: float = 0.0) -> Graph:
-    """The bundled demo graph on its scripted models, served through the real ``anthropic`` SDK
-    by a local Messages-API emulator (no network, no API key; see ``flowgraph.demo``)."""
-    from flowgraph.demo import build_graph, emulated_client
-
-    graph = build_graph()
-    graph.client = emulated_client(delay, graph=graph)
-    return graph

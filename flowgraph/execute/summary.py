@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from flowgraph.accounting import rollup
-from flowgraph.ledger import Feature, LedgerDoc
+from flowgraph.ledger.store import Feature, LedgerDoc
+from flowgraph.money.accounting import rollup
 
 __all__ = ["describe"]
 

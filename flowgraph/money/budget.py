@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from flowgraph.errors import BudgetError
-from flowgraph.model import ModelRequest, Usage
-from flowgraph.pricing import Pricing
+from flowgraph.models.seam import ModelRequest, Usage
+from flowgraph.money.pricing import Pricing
 
 __all__ = ["Budget", "Reservation"]
 

@@ -11,8 +11,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from flowgraph.accounting import TOKEN_FIELDS, rollup
-from flowgraph.ledger import LedgerDoc, NodeRecord
+from flowgraph.ledger.store import LedgerDoc, NodeRecord
+from flowgraph.money.accounting import TOKEN_FIELDS, rollup
 
 __all__ = ["cost_summary", "print_cost", "print_status", "status_summary"]
 

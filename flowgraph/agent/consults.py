@@ -1,0 +1,362 @@
+"""Advisor: a stronger model a cheap executor consults only at hard decisions.
+
+``Advisor`` is the policy a role declares; ``AdvisorSession`` carries it through one node's tool
+loop. Two ways to consult, one contract:
+
+- **native**: the request carries Anthropic's server tool ``advisor_20260301`` (beta
+  ``advisor-tool-2026-03-01``); the API runs the consult inside the response and reports the
+  advisor's tokens as ``usage.iterations`` entries of type ``advisor_message``.
+- **emulated**: for any model or endpoint, a client tool named ``advisor``; when the executor
+  calls it, flowgraph sends the transcript so far to the advisor model (no tools, bounded
+  ``max_tokens``) and returns the advice as the tool result.
+- **auto**: native where the client supports it, emulated otherwise, and emulated from then on
+  for an executor model whose endpoint refuses the native tool.
+
+``max_uses`` holds across the whole node, not per request: a native request offers the uses
+that are left and the tool is dropped at zero; past the cap the emulated tool answers
+``max_uses_exceeded``. Triggers consult even when a weak executor does not ask: the same tool
+call failing N times in a row, a failed check, and before the node declares itself done.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from flowgraph.errors import GraphError, ModelError, TransientModelError
+from flowgraph.models.seam import ModelRequest, ModelResponse
+
+__all__ = ["ADVISOR_BETA", "NATIVE_TOOL", "Advisor", "AdvisorSession", "NativeSupport"]
+
+AdvisorMode = Literal["native", "emulated", "auto"]
+NATIVE_TOOL = "advisor_20260301"
+ADVISOR_BETA = "advisor-tool-2026-03-01"
+TOOL_NAME = "advisor"
+
+DEFAULT_GUIDANCE = (
+    "You can consult a stronger advisor model with the `advisor` tool; its uses are limited. "
+    "Consult it before committing to an approach, when you are stuck on a recurring error, "
+    "and before declaring the task done. Ask one specific question."
+)
+ADVISOR_SYSTEM = (
+    "You advise a less capable model that is working on a task; you see its transcript. Reply "
+    "in a few sentences with exactly one of: a short plan, a specific correction, or STOP if "
+    "the work is done and correct. Do not do the task yourself."
+)
+REVIEW_PROMPT = (
+    "The model is about to declare the task done with the final answer above. If it is "
+    "correct and complete reply STOP; otherwise give the one correction that matters most."
+)
+
+
+@dataclass(frozen=True)
+class Advisor:
+    """When and how a role's executor may consult a stronger model.
+
+    Args:
+        model: the advisor model (alias or id); must not be weaker than the executor.
+        max_uses: consults allowed over the whole node (all its requests).
+        max_tokens: the cap on each piece of advice.
+        mode: ``"native"``, ``"emulated"`` or ``"auto"``.
+        fallbacks: models tried when the advisor is overloaded (emulated consults).
+        on_repeated_failure: consult when the same tool call fails this many times in a row.
+        on_check_failure: consult when the node's output fails validation or its check.
+        before_done: consult before the node declares itself done.
+        reserve_final: keep the last use for the before-done review.
+        guidance: text added to the executor's instructions on when to consult; ``None`` for
+            flowgraph's default, ``""`` for none.
+    """
+
+    model: str = "opus"
+    max_uses: int = 3
+    max_tokens: int = 700
+    mode: AdvisorMode = "auto"
+    fallbacks: Sequence[str] = ()
+    on_repeated_failure: int | None = None
+    on_check_failure: bool = False
+    before_done: bool = False
+    reserve_final: bool = False
+    guidance: str | None = None
+
+    def __post_init__(self) -> None:
+        where = f"Advisor(model={self.model!r})"
+        if self.max_uses < 1:
+            raise GraphError(f"{where}: max_uses must be at least 1 (or give the role no advisor)")
+        if self.max_tokens < 1:
+            raise GraphError(f"{where}: max_tokens must be at least 1")
+        if self.mode not in ("native", "emulated", "auto"):
+            raise GraphError(f"{where}: mode {self.mode!r} is not native, emulated or auto")
+        if self.on_repeated_failure is not None and self.on_repeated_failure < 1:
+            raise GraphError(f"{where}: on_repeated_failure must be at least 1 or None")
+        if self.reserve_final and not self.before_done:
+            raise GraphError(f"{where}: reserve_final needs before_done=True; set both or neither")
+
+    def spec(self) -> dict[str, Any]:
+        """The policy as JSON data (part of the node's fingerprint)."""
+        return {
+            "model": self.model,
+            "max_uses": self.max_uses,
+            "max_tokens": self.max_tokens,
+            "mode": self.mode,
+            "fallbacks": list(self.fallbacks),
+            "triggers": [self.on_repeated_failure, self.on_check_failure, self.before_done,
+                         self.reserve_final],
+            "guidance": self.guidance,
+        }  # fmt: skip
+
+
+class NativeSupport:
+    """Which executor models' endpoints take the native tool; shared by a run's nodes."""
+
+    def __init__(self, client_supports: bool, log: Callable[[str], None]) -> None:
+        self.client_supports = client_supports
+        self._refused: set[str] = set()
+        self._log = log
+
+    def usable(self, executor: str) -> bool:
+        return self.client_supports and executor not in self._refused
+
+    def refused(self, executor: str, error: ModelError) -> None:
+        if executor not in self._refused:
+            self._refused.add(executor)
+            self._log(
+                f"the endpoint refused the native advisor tool for {executor} ({error}); "
+                "using the emulated advisor for this model from now on"
+            )
+
+
+def refuses_native(error: BaseException) -> bool:
+    """A 400 that names the advisor tool or its beta: the endpoint does not support it."""
+    return (
+        isinstance(error, ModelError)
+        and not isinstance(error, TransientModelError)
+        and error.status == 400
+        and ("advisor" in str(error).lower())
+    )
+
+
+# (request, fallbacks, kind) -> served response; kind "advisor" bills the call as advice.
+ConsultCall = Callable[[ModelRequest, Sequence[str], str], Awaitable[Any]]
+Price = Callable[[Mapping[str, Any], str], float | None]
+
+
+@dataclass
+class AdvisorSession:
+    """One node's advisor state: uses left, the mode in force, and every consult made."""
+
+    advisor: Advisor
+    model: str  # the advisor's full model id
+    fallbacks: tuple[str, ...]
+    executor: str
+    node: str
+    support: NativeSupport
+    call: ConsultCall
+    price: Price
+    used: int = 0
+    final_review_done: bool = False
+    consults: list[dict[str, Any]] = field(default_factory=list)
+    on_record: Callable[[dict[str, Any]], None] | None = None  # each consult, as it happens
+    _failures: tuple[str, int] = ("", 0)
+
+    # -- what each request carries --------------------------------------------------------
+
+    @property
+    def native(self) -> bool:
+        mode = self.advisor.mode
+        return mode == "native" or (mode == "auto" and self.support.usable(self.executor))
+
+    @property
+    def left(self) -> int:
+        return self.advisor.max_uses - self.used
+
+    def _left_for_executor(self) -> int:
+        reserved = 1 if self.advisor.reserve_final and not self.final_review_done else 0
+        return max(0, self.left - reserved)
+
+    def guidance(self) -> str:
+        text = DEFAULT_GUIDANCE if self.advisor.guidance is None else self.advisor.guidance
+        return f"\n\n{text}" if text else ""
+
+    def tools(self) -> list[dict[str, Any]]:
+        """The advisor tool param for the next request ([] once the executor's uses are spent)."""
+        left = self._left_for_executor()
+        if self.native:
+            if left == 0:
+                return []
+            return [{"type": NATIVE_TOOL, "name": TOOL_NAME, "model": self.model,
+                     "max_uses": left, "max_tokens": self.advisor.max_tokens}]  # fmt: skip
+        return [
+            {
+                "name": TOOL_NAME,
+                "description": "Consult a stronger advisor model about a hard decision. "
+                "Uses are limited; ask one specific question.",
+                "input_schema": {
+                    "type": "object",
+                    "properties": {"question": {"type": "string"}},
+                    "required": ["question"],
+                },
+            }
+        ]
+
+    def betas(self) -> tuple[str, ...]:
+        return (ADVISOR_BETA,) if self.native and self._left_for_executor() else ()
+
+    # -- native consults, read from a response ----------------------------------------------
+
+    def note_native(self, response: ModelResponse, turn: int) -> None:
+        """Record the consults the API ran inside ``response``."""
+        advisor_iterations = [
+            i for i in response.usage.iterations if i.get("type") == "advisor_message"
+        ]
+        for block in response.content:
+            if block.get("type") != "advisor_tool_result":
+                continue
+            content = block.get("content") or {}
+            kind = content.get("type")
+            if kind == "advisor_tool_result_error":
+                self._record(turn, "native", "executor", "", "error",
+                             error=content.get("error_code"))  # fmt: skip
+                continue
+            usage = advisor_iterations.pop(0) if advisor_iterations else {}
+            advice = content.get("text", "") if kind == "advisor_result" else "[redacted]"
+            self.used += 1
+            self._record(turn, "native", "executor", advice, "ok", usage=usage)
+
+    # -- emulated and triggered consults ----------------------------------------------------
+
+    async def answer_tool(
+        self, use: Mapping[str, Any], system: str, messages: Sequence[Mapping[str, Any]], turn: int
+    ) -> dict[str, Any]:
+        """The tool_result for an emulated ``advisor`` call."""
+        if self._left_for_executor() == 0:
+            self._record(turn, "emulated", "executor", "", "error", error="max_uses_exceeded")
+            return _tool_result(use, "max_uses_exceeded: no advisor uses are left; carry on", True)
+        question = str((use.get("input") or {}).get("question") or "")
+        advice, error = await self._consult(system, messages, question, turn, "executor", "")
+        if error:
+            return _tool_result(use, f"advisor unavailable: {error}; carry on without it", True)
+        return _tool_result(use, advice, False)
+
+    def tool_outcome(self, use: Mapping[str, Any], failed: bool) -> str | None:
+        """Track repeated failures of the same call; the trigger reason when it is due."""
+        threshold = self.advisor.on_repeated_failure
+        if threshold is None:
+            return None
+        key = json.dumps([use.get("name"), use.get("input")], sort_keys=True, default=str)
+        previous, count = self._failures
+        count = (count + 1 if key == previous else 1) if failed else 0
+        self._failures = (key, count)
+        if count == threshold:
+            return f"the same {use.get('name')} call failed {count} times in a row"
+        return None
+
+    async def triggered(
+        self,
+        trigger: str,
+        reason: str,
+        system: str,
+        messages: Sequence[Mapping[str, Any]],
+        turn: int,
+        question: str = "",
+    ) -> str | None:
+        """A consult flowgraph starts itself; the advice, or None when none could be had."""
+        if self.left == 0:
+            return None
+        advice, error = await self._consult(system, messages, question or reason, turn, trigger,
+                                            reason)  # fmt: skip
+        return None if error else advice
+
+    async def _consult(
+        self,
+        system: str,
+        messages: Sequence[Mapping[str, Any]],
+        question: str,
+        turn: int,
+        trigger: str,
+        reason: str,
+    ) -> tuple[str, str | None]:
+        transcript = _transcript(system, messages)
+        ask = f"{transcript}\n\n--- The model asks ---\n{question}" if question else transcript
+        request = ModelRequest(
+            model=self.model,
+            system=ADVISOR_SYSTEM,
+            messages=[{"role": "user", "content": ask}],
+            max_tokens=self.advisor.max_tokens,
+            node=self.node,
+            purpose="advisor",
+        )
+        mode = "emulated" if trigger == "executor" else "triggered"
+        try:
+            served = await self.call(request, self.fallbacks, "advisor")
+        except ModelError as exc:
+            self._record(turn, mode, trigger, "", "error", error=str(exc), reason=reason)
+            return "", str(exc)
+        self.used += 1
+        usage = {**served.response.usage.to_dict(), "model": served.served_by}
+        advice = served.response.text
+        self._record(turn, mode, trigger, advice, "ok", usage=usage, reason=reason)
+        return advice, None
+
+    def _record(
+        self,
+        turn: int,
+        mode: str,
+        trigger: str,
+        advice: str,
+        outcome: str,
+        *,
+        usage: Mapping[str, Any] | None = None,
+        error: Any = None,
+        reason: str = "",
+    ) -> None:
+        usage = usage or {}
+        model = str(usage.get("model") or self.model)
+        record: dict[str, Any] = {
+            "turn": turn,
+            "mode": mode,
+            "trigger": trigger,
+            "outcome": outcome,
+            "model": model,
+            "advice": advice,
+            "input_tokens": int(usage.get("input_tokens") or 0),
+            "output_tokens": int(usage.get("output_tokens") or 0),
+            "cost_usd": self.price(usage, model) if usage else 0.0,
+        }
+        if reason:
+            record["reason"] = reason
+        if error:
+            record["error"] = error
+        self.consults.append(record)
+        if self.on_record is not None:
+            self.on_record(record)
+
+
+def says_stop(advice: str) -> bool:
+    """Whether advice is the stop signal (the work is done and correct)."""
+    return advice.strip().upper().startswith(("STOP", "APPROVE", "LGTM"))
+
+
+def _tool_result(use: Mapping[str, Any], content: str, is_error: bool) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": use["id"], "content": content}
+    if is_error:
+        block["is_error"] = True
+    return block
+
+
+def _transcript(system: str, messages: Sequence[Mapping[str, Any]]) -> str:
+    """The executor's conversation as plain text, for the advisor to read."""
+    lines = [f"--- Instructions ---\n{system}"]
+    for message in messages:
+        content = message["content"]
+        text = content if isinstance(content, str) else "\n".join(map(_block_text, content))
+        lines.append(f"--- {message['role']} ---\n{text}")
+    return "\n".join(lines)
+
+
+def _block_text(block: Mapping[str, Any]) -> str:
+    if block.get("type") == "text":
+        return str(block.get("text", ""))
+    shown = {k: v for k, v in block.items() if k != "cache_control"}
+    return json.dumps(shown, default=str)
