@@ -16,6 +16,7 @@ __all__ = [
     "ReplyFn",
     "ReplyLike",
     "block_tokens",
+    "by_turn",
     "text_tokens",
     "to_reply",
 ]
@@ -307,3 +308,17 @@ def error_type(status: int) -> str:
 def error_body(status: int, message: str, kind: str | None = None) -> dict[str, Any]:
     """A real Messages-API error body."""
     return {"type": "error", "error": {"type": kind or error_type(status), "message": message}}
+
+
+def by_turn(script: Any) -> Any:
+    """``{"by_turn": [r1, r2, ...]}``: reply k to the k-th request of each conversation (the
+    last one repeats), so many multi-turn conversations can share one script file."""
+    if not (isinstance(script, Mapping) and "by_turn" in script):
+        return script
+    replies = [to_reply(r) for r in script["by_turn"]]
+
+    def pick(body: dict[str, Any]) -> Reply:
+        turn = sum(1 for m in body.get("messages", ()) if m.get("role") == "assistant")
+        return replies[min(turn, len(replies) - 1)]
+
+    return pick

@@ -91,20 +91,17 @@ conversation, for many multi-turn conversations at once)::
 
 from __future__ import annotations
 
-import contextlib
+import argparse
 import itertools
 import json
-import socket
-import sys
+import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
 
 from flowgraph.models.seam import Usage
 from flowgraph.testing._emulator_advisor import (
@@ -116,7 +113,6 @@ from flowgraph.testing._emulator_advisor import (
     expand,
     without_consults,
 )
-from flowgraph.testing._emulator_cli import by_turn
 from flowgraph.testing._emulator_core import (
     Plan,
     PromptCache,
@@ -124,10 +120,9 @@ from flowgraph.testing._emulator_core import (
     count_input,
     fault_plan,
     segments,
-    sse_events,
-    stub_start,
     validate,
 )
+from flowgraph.testing._emulator_http import Server, serve
 from flowgraph.testing._emulator_replies import (
     CONSULT,
     Fault,
@@ -135,6 +130,7 @@ from flowgraph.testing._emulator_replies import (
     Reply,
     ReplyFn,
     ReplyLike,
+    by_turn,
     error_body,
     to_reply,
 )
@@ -200,7 +196,7 @@ class Emulator:
         self._ids = itertools.count(1)
         self.requests: list[LoggedRequest] = []
         self.billed: dict[str, Usage] = {}
-        self._server: ThreadingHTTPServer | None = None
+        self._server: Server | None = None
         self._thread: threading.Thread | None = None
         for model, replies in (script or {}).items():
             self.script(model, replies)
@@ -257,9 +253,7 @@ class Emulator:
 
     def start(self) -> Emulator:
         """Start serving in a daemon thread."""
-        server = _Server(("127.0.0.1", self._port), _Handler)
-        server.emulator = self
-        self._server = server
+        server = self._server = serve(self, self._port)
         # A short poll interval makes stop() take milliseconds instead of half a second.
         self._thread = threading.Thread(
             target=server.serve_forever, args=(0.02,), name="fg-emulator", daemon=True
@@ -394,96 +388,31 @@ class Emulator:
             self.billed[served] = self.billed.get(served, Usage()) + charged
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    # The default backlog of 5 refuses bursts of parallel clients; 200+ must connect at once.
-    request_queue_size = 1024
-    emulator: Emulator
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that hangs up (a cancelled run, an injected drop) is not worth a traceback."""
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive: the SDK reuses connections
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silence per-request stderr logging; ``emu.requests`` is the log."""
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("content-length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        path = urlsplit(self.path).path
-        plan = self.server.emulator.plan(path, raw, dict(self.headers.items()))
-        if plan.delay > 0:
-            time.sleep(plan.delay)
-        if plan.stream:
-            self._write_stream(plan)
-        else:
-            self._write_json(plan)
-
-    def _start(self, status: int, headers: Mapping[str, str]) -> None:
-        self.send_response(status)
-        self.send_header("request-id", "req_emu")
-        for name, value in headers.items():
-            self.send_header(name, value)
-
-    def _write_json(self, plan: Plan) -> None:
-        data = json.dumps(plan.body).encode()
-        if plan.fault == "malformed":
-            data = data[: len(data) // 2]
-        self._start(plan.status, {**plan.headers, "content-type": "application/json"})
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        if plan.fault == "drop":
-            self.wfile.write(data[: len(data) // 2])
-            self._cut()
-            return
-        self.wfile.write(data)
-
-    def _write_stream(self, plan: Plan) -> None:
-        self._start(200, {"content-type": "text/event-stream", "cache-control": "no-cache"})
-        self.send_header("transfer-encoding", "chunked")
-        self.end_headers()
-        for event, data in self._events(plan):
-            if event == "__cut__":
-                self._cut()
-                return
-            self._chunk(f"event: {event}\ndata: {data}\n\n".encode())
-        self.wfile.write(b"0\r\n\r\n")
-
-    def _events(self, plan: Plan) -> Iterator[tuple[str, str]]:
-        if plan.message is not None:
-            for event, data in sse_events(plan.message):
-                yield event, json.dumps(data)
-            return
-        # A stream fault: start like a real message, then fail.
-        yield "message_start", json.dumps({"type": "message_start", "message": stub_start()})
-        if plan.fault == "drop":
-            yield "__cut__", ""
-        elif plan.fault == "malformed":
-            yield "content_block_start", '{"type": "content_block_start", "index": 0, "conte'
-        else:
-            yield "error", json.dumps(plan.body)
-
-    def _chunk(self, payload: bytes) -> None:
-        self.wfile.write(f"{len(payload):x}\r\n".encode() + payload + b"\r\n")
-
-    def _cut(self) -> None:
-        """Drop the connection abruptly, as a failing proxy or server would."""
-        self.close_connection = True
-        with contextlib.suppress(OSError):
-            self.connection.shutdown(socket.SHUT_RDWR)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the emulator from the command line until interrupted."""
-    from flowgraph.testing._emulator_cli import main as run
-
-    run(argv)
+    parser = argparse.ArgumentParser(description="Messages-API emulator on 127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="port to listen on (0: any free)")
+    parser.add_argument("--script", type=Path, help="JSON script file (see module docstring)")
+    parser.add_argument("--latency", type=float, default=None, help="seconds per response")
+    parser.add_argument("--api-key", default=None, help="accept only this key")
+    parser.add_argument(
+        "--no-advisor-tool", action="store_true", help="answer the advisor tool with a 400"
+    )
+    args = parser.parse_args(argv)
+    options: dict[str, Any] = {"port": args.port, "api_key": args.api_key}
+    if args.no_advisor_tool:
+        options["advisor_tool"] = False
+    if args.latency is not None:
+        options["latency"] = args.latency
+    emu = Emulator.from_file(args.script, **options) if args.script else Emulator(**options)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    with emu:
+        print(f"flowgraph emulator listening on {emu.base_url}", flush=True)
+        # Wake up now and then: a signal handler runs only when the main thread does.
+        while not stop.wait(0.2):
+            pass
 
 
 if __name__ == "__main__":
