@@ -4,7 +4,7 @@ resumable JSON ledger.
 The public API, grouped by concept. Everything else lives in modules a user need not import.
 """
 
-from flowgraph.agent.consults import Advisor
+from flowgraph.declare.advisor import Advisor
 from flowgraph.declare.aliases import MODEL_ALIASES, set_alias
 from flowgraph.declare.context import Context
 from flowgraph.declare.role import Role
@@ -35,6 +35,7 @@ from flowgraph.events import (
     RunStarted,
     ToolCalled,
 )
+from flowgraph.execute.options import RunOptions
 from flowgraph.execute.result import RunResult
 from flowgraph.execute.run import Run
 from flowgraph.graph import Graph, NodeRef
@@ -42,6 +43,7 @@ from flowgraph.ledger.store import Ledger
 from flowgraph.models.router import ModelLimits
 from flowgraph.models.seam import Model, ModelRequest, ModelResponse, Usage
 from flowgraph.money.pricing import ModelPrice, Pricing
+from flowgraph.status import NodeStatus, RunStatus
 
 __version__ = "0.1.0"
 
@@ -66,7 +68,10 @@ __all__ = [
     "ModelPrice",
     # running and results
     "Run",
+    "RunOptions",
     "RunResult",
+    "NodeStatus",
+    "RunStatus",
     "Ledger",
     # events
     "Event",

@@ -1,5 +1,5 @@
 """Compatibility path: ``Advisor`` is public in ``flowgraph``."""
 
-from flowgraph.agent.consults import Advisor
+from flowgraph.declare.advisor import Advisor
 
 __all__ = ["Advisor"]

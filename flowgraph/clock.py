@@ -3,6 +3,7 @@
 Everything in flowgraph that waits (back-off, circuit-breaker cool-downs, rate limits) asks a
 ``Clock`` instead of calling ``time`` and ``asyncio.sleep`` directly, so tests can swap in a
 ``FakeClock`` whose ``sleep`` advances time at once: a 30-second cool-down test takes milliseconds.
+``backoff`` is the one retry-delay formula.
 """
 
 from __future__ import annotations
@@ -11,7 +12,13 @@ import asyncio
 import time
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "FakeClock", "SystemClock"]
+__all__ = ["Clock", "FakeClock", "SystemClock", "backoff"]
+
+
+def backoff(attempt: int, base: float = 0.5, cap: float = 8.0) -> float:
+    """Seconds to wait before retry ``attempt`` (1 for the first): ``base``, doubled for each
+    retry after it, at most ``cap``."""
+    return float(min(base * 2 ** (attempt - 1), cap))
 
 
 @runtime_checkable

@@ -1,92 +1,31 @@
-"""Graph: named nodes (a role with a task, or an async function step) and their dependencies.
+"""Graph: the user's handle on the three phases — declare, compile, execute.
 
-Building a graph checks each node as it is added (names, models, function kinds); ``validate``
-checks the whole (unknown dependencies, cycles, template fields no upstream node or input
-provides) and is called before anything runs, so a bad graph is refused with a message that says
-how to fix it.
+``Graph`` is a ``Declaration`` (nodes, dependencies, patterns) plus run defaults and the verbs
+that move it on: ``validate`` compiles it into a ``ValidGraph`` (checked before anything runs),
+``run`` / ``start`` / ``run_sync`` execute it with ``RunOptions``.
 """
 
 from __future__ import annotations
 
-import inspect
-import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any, Unpack
 
-from flowgraph.agent.consults import Advisor
-from flowgraph.declare.aliases import INHERIT, resolve_model, strength
-from flowgraph.declare.context import Context
-from flowgraph.declare.nodes import (
-    ChecklistNode,
-    GateNode,
-    MapNode,
-    Node,
-    RaceNode,
-    ReviewLoopNode,
-    RoleNode,
-    Step,
-    StepNode,
-)
-from flowgraph.declare.role import Role
-from flowgraph.errors import GraphError
-
-if TYPE_CHECKING:
-    from flowgraph.compile.validation import ValidGraph
-    from flowgraph.events import Event
-    from flowgraph.execute.result import RunResult
-    from flowgraph.execute.run import Run
-    from flowgraph.models.router import ModelLimits
-    from flowgraph.models.seam import Model
-    from flowgraph.money.pricing import Pricing
+from flowgraph.compile.validation import ValidGraph
+from flowgraph.declare.advisor import Advisor
+from flowgraph.declare.builder import Declaration, NodeRef
+from flowgraph.errors import ConfigError, GraphError
+from flowgraph.execute.options import RunArgs, RunOptions
+from flowgraph.execute.result import RunResult
+from flowgraph.execute.run import Run
+from flowgraph.models.router import ModelLimits
+from flowgraph.models.seam import Model
+from flowgraph.money.pricing import Pricing
 
 __all__ = ["Graph", "NodeRef"]
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-JUDGE_TASK = (
-    "Several attempts at the same task produced these results, by name:\n{contenders}\n"
-    "Reply with only the name of the best one."
-)
-REVIEW_TASK = "Review this work (round {round}):\n{work}\nApprove it, or request specific changes."
 
-
-@dataclass(frozen=True)
-class Subgraph:
-    """A graph used as a node; its nodes are taken in when the parent is validated."""
-
-    name: str
-    graph: Graph
-
-
-class NodeRef:
-    """A handle to a node, returned by ``Graph.node``; ``a >> b`` makes ``b`` run after ``a``."""
-
-    def __init__(self, graph: Graph, name: str) -> None:
-        self.graph = graph
-        self.name = name
-
-    def __rshift__(self, other: NodeRef | Sequence[NodeRef]) -> NodeRef | Sequence[NodeRef]:
-        for target in [other] if isinstance(other, NodeRef) else other:
-            self.graph._add_dependency(target.name, self.name)
-        return other
-
-    def __rrshift__(self, other: Sequence[NodeRef]) -> NodeRef:
-        for source in other:
-            self.graph._add_dependency(self.name, source.name)
-        return self
-
-    def __repr__(self) -> str:
-        return f"NodeRef({self.name!r})"
-
-
-@dataclass
-class _Declared:
-    node: Node
-    after: list[str] = field(default_factory=list)
-
-
-class Graph:
+class Graph(Declaration):
     """A declarative graph of roles and steps.
 
     Args:
@@ -98,7 +37,7 @@ class Graph:
         client: the ``Model`` that serves requests; by default the Anthropic API when
             ``ANTHROPIC_API_KEY`` is set.
         max_cost_usd: the most the whole run may spend (over all its processes).
-        pricing: model prices (``flowgraph.pricing.Pricing``); the built-in table by default.
+        pricing: model prices (``flowgraph.Pricing``); the built-in table by default.
         limits: per-model request rates and concurrency (``ModelLimits``), by alias or id.
         advisor: the default ``Advisor`` for roles that say ``advisor="inherit"`` (the default).
 
@@ -122,285 +61,38 @@ class Graph:
         limits: Mapping[str, ModelLimits] | None = None,
         advisor: Advisor | None = None,
     ) -> None:
-        if not name:
-            raise GraphError("a graph needs a name, e.g. Graph('feature_team')")
-        self.name = name
-        self.default_model = resolve_model(model, where=f"graph {name!r}")
-        self.inputs: dict[str, Any] = (
-            dict(inputs) if isinstance(inputs, Mapping) else {k: ... for k in inputs}
-        )
+        super().__init__(name, model=model, inputs=inputs, advisor=advisor)
         if max_concurrency is not None and max_concurrency < 1:
             raise GraphError(f"graph {name!r}: max_concurrency must be at least 1 or None")
-        self.max_concurrency = max_concurrency
-        self.client = client
         if max_cost_usd is not None and max_cost_usd <= 0:
             raise GraphError(f"graph {name!r}: max_cost_usd must be a positive amount or None")
+        self.max_concurrency = max_concurrency
+        self.client = client
         self.max_cost_usd = max_cost_usd
         self.pricing = pricing
         self.limits = dict(limits or {})
-        self.advisor = advisor
-        # Where the graph was loaded from (set by the CLI), so `flowgraph resume` can find it.
+        # Where the graph was loaded from (the CLI's loader says), so `flowgraph resume` can
+        # find it again.
         self.source: dict[str, Any] | None = None
-        self._declared: dict[str, _Declared] = {}
-        self._validated: ValidGraph | None = None
+        self._validated: tuple[int, ValidGraph] | None = None
 
-    # -- building ---------------------------------------------------------------------------
-
-    def node(
-        self,
-        name: str,
-        what: Role | Step | Graph,
-        task: str | None = None,
-        *,
-        after: Iterable[str | NodeRef] = (),
-        timeout: float | None = None,
-        retries: int = 0,
-    ) -> NodeRef:
-        """Add a node: a ``Role`` with its ``task`` template, or an async function step.
-
-        Args:
-            name: a unique identifier (letters, digits, ``_``); templates refer to it as ``{name}``.
-            what: the role to run, an ``async def step(ctx: Context)`` function, or a whole
-                ``Graph`` (a subgraph: its nodes are recorded as ``<name>.<node>``).
-            task: for a role, the task template; ``{field}`` takes a run input field or an
-                upstream node's output (``{plan.endpoints}`` reaches into structured output).
-            after: nodes that must pass first.
-            timeout: for a function step, seconds it may take (a role has its own ``timeout``).
-            retries: for a function step, retries on failure (a role has its own ``retries``).
-        """
-        self._check_new_name(name)
-        if isinstance(what, Graph):
-            if task is not None:
-                raise GraphError(f"node {name!r}: a subgraph takes no task; remove it")
-            return self._declare(name, Subgraph(name, what), after)
-        return self._declare(name, self._unit(name, what, task, timeout, retries), after)
-
-    def _declare(self, name: str, node: Any, after: Iterable[str | NodeRef]) -> NodeRef:
-        deps = [d.name if isinstance(d, NodeRef) else d for d in after]
-        self._declared[name] = _Declared(node, deps)
-        self._validated = None
-        return NodeRef(self, name)
-
-    def _unit(
-        self, name: str, what: Any, task: str | None, timeout: float | None = None, retries: int = 0
-    ) -> RoleNode | StepNode:
-        if isinstance(what, Role):
-            return self._role_node(name, what, task)
-        return self._step_node(name, what, task, timeout, retries)
-
-    # -- patterns ---------------------------------------------------------------------------
-
-    def map(
-        self,
-        name: str,
-        work: Role | Step,
-        task: str | None = None,
-        *,
-        over: str,
-        after: Iterable[str | NodeRef] = (),
-        concurrency: int | None = None,
-        on_error: Literal["fail", "continue"] = "fail",
-    ) -> NodeRef:
-        """Run ``work`` once per item of the list ``over`` (an upstream node or an input).
-
-        A role's task may use ``{item}`` and ``{index}``; a step reads ``ctx.item``. Results
-        come back as a list in input order. Each item is its own ledger record
-        (``name[i]``): a resume runs only the items that did not pass.
-        """
-        self._check_new_name(name)
-        if concurrency is not None and concurrency < 1:
-            raise GraphError(f"map {name!r}: concurrency must be at least 1 or None")
-        if on_error not in ("fail", "continue"):
-            raise GraphError(f"map {name!r}: on_error must be 'fail' or 'continue'")
-        deps = list(after)
-        if over not in self.inputs:
-            deps.append(over)  # an upstream node; validation says so if it is not one
-        node = MapNode(name, over, self._unit(name, work, task), (), concurrency, on_error)
-        return self._declare(name, node, deps)
-
-    def race(
-        self,
-        name: str,
-        contenders: Sequence[Role],
-        task: str,
-        *,
-        check: Callable[[Any, Context], Awaitable[bool]] | None = None,
-        judge: Role | None = None,
-        judge_task: str = JUDGE_TASK,
-        cancel_rest: bool = True,
-        after: Iterable[str | NodeRef] = (),
-    ) -> NodeRef:
-        """The same ``task`` on several roles (other models, advisor on or off, prompts), each
-        in its own copy of the workspace; ``check`` or ``judge`` picks the winner."""
-        self._check_new_name(name)
-        if len(contenders) < 2:
-            raise GraphError(f"race {name!r}: give at least two contenders")
-        if check is None and judge is None:
-            raise GraphError(f"race {name!r}: give a check function or a judge role")
-        if check is not None and not inspect.iscoroutinefunction(check):
-            raise GraphError(f"race {name!r}: check must be `async def check(output, ctx)`")
-        labels = [r.name for r in contenders]
-        labels = [f"{lb}_{i}" if labels.count(lb) > 1 else lb for i, lb in enumerate(labels)]
-        roles = tuple(
-            self._role_node(f"{name}.{label}", role, task)
-            for label, role in zip(labels, contenders, strict=True)
+    @property
+    def defaults(self) -> RunOptions:
+        """The run options this graph gives every run unless a run says otherwise."""
+        return RunOptions(
+            client=self.client,
+            max_concurrency=self.max_concurrency,
+            max_cost_usd=self.max_cost_usd,
+            pricing=self.pricing,
+            limits=self.limits,
+            source=self.source,
         )
-        judge_node = self._role_node(f"{name}.judge", judge, judge_task) if judge else None
-        node = RaceNode(name, roles, check, judge_node, cancel_rest)
-        return self._declare(name, node, after)
-
-    def review_loop(
-        self,
-        name: str,
-        review: Role,
-        task: str = REVIEW_TASK,
-        *,
-        work: str | NodeRef,
-        max_rounds: int = 3,
-        on_give_up: Literal["fail", "pass"] = "fail",
-        after: Iterable[str | NodeRef] = (),
-    ) -> NodeRef:
-        """A reviewer judges node ``work``'s output; "changes requested" sends the work back to
-        that node's role with the review attached, at most ``max_rounds`` rounds.
-
-        The reviewer's output should have an ``approved`` field (a pydantic model such as
-        ``Verdict``); its ``task`` may use ``{work}`` and ``{round}``.
-        """
-        self._check_new_name(name)
-        if max_rounds < 1:
-            raise GraphError(f"review loop {name!r}: max_rounds must be at least 1")
-        work_name = work.name if isinstance(work, NodeRef) else work
-        reviewer = self._role_node(f"{name}.review", review, task)
-        node = ReviewLoopNode(name, work_name, reviewer, max_rounds, on_give_up)
-        return self._declare(name, node, [*after, work_name])
-
-    def gate(self, name: str, message: str = "", *, after: Iterable[str | NodeRef] = ()) -> NodeRef:
-        """An approval gate: what depends on it waits until ``flowgraph approve DIR NAME``;
-        the output is ``{"approved": True, "note": ...}``."""
-        self._check_new_name(name)
-        return self._declare(name, GateNode(name, message), after)
-
-    def checklist(
-        self,
-        name: str,
-        init: Role | Step,
-        work: Role | Step,
-        *,
-        init_task: str | None = None,
-        task: str | None = None,
-        check: Callable[[str, Any, Context], Awaitable[bool | str | None]] | None = None,
-        after: Iterable[str | NodeRef] = (),
-    ) -> NodeRef:
-        """A long checklist worked through across runs: ``init`` returns item names (written to
-        the ledger's ``features``); each run does the next ``--max-items`` of them with
-        ``work`` (task may use ``{item}``) and ``check`` alone flips an item's ``passes``."""
-        self._check_new_name(name)
-        if check is not None and not inspect.iscoroutinefunction(check):
-            raise GraphError(f"checklist {name!r}: check must be `async def check(item, out, ctx)`")
-        node = ChecklistNode(
-            name,
-            self._unit(f"{name}.init", init, init_task),
-            self._unit(name, work, task),
-            check,
-        )
-        return self._declare(name, node, after)
-
-    def step(
-        self, name: str | None = None, *, after: Iterable[str | NodeRef] = (), **kw: Any
-    ) -> Callable[[Step], Step]:
-        """Decorator form of a function step: ``@graph.step(after=["api"])``."""
-
-        def add(func: Step) -> Step:
-            self.node(name or func.__name__, func, after=after, **kw)
-            return func
-
-        return add
-
-    def _check_new_name(self, name: str) -> None:
-        if not isinstance(name, str) or not _NAME.match(name):
-            raise GraphError(
-                f"graph {self.name!r}: node name {name!r} is not valid; use letters, digits "
-                "and _ (it must start with a letter), e.g. 'run_tests'"
-            )
-        if name in self._declared:
-            raise GraphError(
-                f"graph {self.name!r}: node {name!r} is declared twice; give each node its "
-                "own name (the same role can serve several nodes)"
-            )
-        if name in self.inputs:
-            raise GraphError(
-                f"graph {self.name!r}: node {name!r} has the name of an input field; "
-                "rename one of them so templates are unambiguous"
-            )
-
-    def _role_node(self, name: str, role: Role, task: str | None) -> RoleNode:
-        if not task:
-            raise GraphError(
-                f"node {name!r} runs role {role.name!r} but has no task; pass the task "
-                f"template, e.g. graph.node({name!r}, {role.name}, 'Do ... for {{feature}}')"
-            )
-        where = f"node {name!r} (role {role.name!r})"
-        model = (
-            self.default_model if role.model == INHERIT else resolve_model(role.model, where=where)
-        )
-        fallbacks = tuple(resolve_model(f, where=f"{where} fallback") for f in role.fallbacks)
-        server = tuple(
-            resolve_model(f, where=f"{where} server fallback") for f in role.server_fallbacks
-        )
-        advisor = self.advisor if role.advisor == INHERIT else role.advisor
-        if not isinstance(advisor, Advisor):
-            return RoleNode(name, role, task, model, fallbacks, (), server)
-        advisor_model = resolve_model(advisor.model, where=f"{where} advisor")
-        executor_rank, advisor_rank = strength(model), strength(advisor_model)
-        if executor_rank and advisor_rank and advisor_rank < executor_rank:
-            raise GraphError(
-                f"{where}: advisor {advisor_model} is weaker than its executor {model}; "
-                "pick a stronger advisor (e.g. opus) or drop it"
-            )
-        advisor_fallbacks = tuple(
-            resolve_model(f, where=f"{where} advisor fallback") for f in advisor.fallbacks
-        )
-        return RoleNode(name, role, task, model, fallbacks, (), server, advisor, advisor_model,
-                        advisor_fallbacks)  # fmt: skip
-
-    def _step_node(
-        self, name: str, func: Any, task: str | None, timeout: float | None, retries: int
-    ) -> StepNode:
-        if not callable(func):
-            raise GraphError(
-                f"node {name!r}: expected a Role or an async function, got {type(func).__name__}"
-            )
-        if not inspect.iscoroutinefunction(func):
-            raise GraphError(
-                f"node {name!r}: function step {getattr(func, '__name__', func)!r} is not async; "
-                "declare it `async def ...(ctx)` (steps run on the event loop)"
-            )
-        if task is not None:
-            raise GraphError(
-                f"node {name!r}: a function step takes no task template; remove the task "
-                "argument (a step reads ctx.input and ctx.outputs)"
-            )
-        if timeout is not None and timeout <= 0:
-            raise GraphError(f"node {name!r}: timeout must be positive seconds or None")
-        return StepNode(name, func, timeout=timeout, retries=retries)
-
-    def _add_dependency(self, node: str, dependency: str) -> None:
-        declared = self._declared.get(node)
-        if declared is None:
-            raise GraphError(f"graph {self.name!r}: no node named {node!r}")
-        if dependency not in declared.after:
-            declared.after.append(dependency)
-        self._validated = None
-
-    # -- checking and using -----------------------------------------------------------------
 
     def validate(self) -> ValidGraph:
         """Check the whole graph and return its validated form; raise ``GraphError`` if wrong."""
-        if self._validated is None:
-            from flowgraph.compile.validation import ValidGraph
-
-            self._validated = ValidGraph.build(self)
-        return self._validated
+        if self._validated is None or self._validated[0] != self.version:
+            self._validated = (self.version, ValidGraph.build(self))
+        return self._validated[1]
 
     def render(self) -> str:
         """The graph as Mermaid flowchart text."""
@@ -409,61 +101,58 @@ class Graph:
     async def run(
         self,
         input: Mapping[str, Any] | None = None,
-        *,
-        client: Model | None = None,
-        run_dir: str | Path | None = None,
-        max_concurrency: int | None = None,
-        on_event: Callable[[Event], None] | None = None,
-        run_id: str | None = None,
-        max_cost_usd: float | None = None,
-        max_items: int | None = None,
+        options: RunOptions | None = None,
+        **args: Unpack[RunArgs],
     ) -> RunResult:
         """Run the graph; with ``run_dir``, record a ledger there, or resume the one it holds.
 
         Args:
             input: the run input (fields named in ``inputs``).
-            client: the ``Model`` to use instead of the graph's.
-            run_dir: the run directory; a new one is created if it does not hold a ledger.
-            max_concurrency: overrides the graph's ``max_concurrency``.
-            on_event: called with every ``Event`` as it happens.
-            run_id: the id of a new run (by default the graph name, a UTC time and a suffix).
-            max_cost_usd: overrides the graph's run budget (e.g. to resume past it).
-            max_items: how many checklist items this run takes on (None: all that are left).
+            options: how the run goes (``RunOptions``); keyword arguments of the same names
+                (``run_dir=``, ``client=``, ``max_cost_usd=``...) override single fields.
         """
-        return await self.start(
-            input,
-            client=client,
-            run_dir=run_dir,
-            max_concurrency=max_concurrency,
-            on_event=on_event,
-            run_id=run_id,
-            max_cost_usd=max_cost_usd,
-            max_items=max_items,
-        )
+        return await self.start(input, options, **args)
 
-    def start(self, input: Mapping[str, Any] | None = None, **kwargs: Any) -> Run:
+    def start(
+        self,
+        input: Mapping[str, Any] | None = None,
+        options: RunOptions | None = None,
+        **args: Unpack[RunArgs],
+    ) -> Run:
         """Start a run in the background (inside a running event loop) and return its handle:
         ``run.steer(node, text)`` while it runs, ``await run`` for its ``RunResult``. Takes
         the arguments of ``run``."""
-        from flowgraph.execute.run import Run
+        return Run(self.validate(), input, self._options(options, args))
 
-        return Run(self, input, **kwargs)
-
-    def run_sync(self, input: Mapping[str, Any] | None = None, **kwargs: Any) -> RunResult:
+    def run_sync(
+        self,
+        input: Mapping[str, Any] | None = None,
+        options: RunOptions | None = None,
+        **args: Unpack[RunArgs],
+    ) -> RunResult:
         """``run`` for scripts: starts an event loop and blocks until the run ends."""
-        import asyncio
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            raise ConfigError(
+                "run_sync was called inside a running event loop (Jupyter, or async code); "
+                "use `await graph.run(...)` there instead"
+            )
+        chosen = self._options(options, args)
 
         async def run_and_close() -> RunResult:
             try:
-                return await self.run(input, **kwargs)
+                return await Run(self.validate(), input, chosen)
             finally:
                 # This loop ends here: close the client's connections while it still runs.
-                client = kwargs.get("client") or self.client
-                close = getattr(client, "aclose", None)
+                close = getattr(chosen.client, "aclose", None)
                 if close is not None:
                     await close()
 
         return asyncio.run(run_and_close())
 
-    def __repr__(self) -> str:
-        return f"Graph({self.name!r}, nodes={list(self._declared)})"
+    def _options(self, options: RunOptions | None, args: RunArgs) -> RunOptions:
+        given = RunOptions.of(args).over(options) if options is not None else RunOptions.of(args)
+        return given.over(self.defaults)

@@ -107,8 +107,7 @@ def test_resume_reuses_passed_outputs_and_pays_nothing_again(tmp_path: Path) -> 
     model = ScriptedModel({"plan": ["the plan"], "build": ["built from {plan}"]})
     g = Graph("g")
     g.node("plan", Role("architect", "x"), "plan")
-    g.node("build", Role("builder", "x"), "build from {plan}")
-    g._declared["build"].after.append("plan")
+    g.node("build", Role("builder", "x"), "build from {plan}", after=["plan"])
     first = g.run_sync(client=model, run_dir=tmp_path / "run")
     assert first.ok and len(model.requests) == 2
     again = g.run_sync(client=model, run_dir=tmp_path / "run")

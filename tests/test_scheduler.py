@@ -109,9 +109,7 @@ def test_step_retries_with_backoff_then_passes() -> None:
 
     g = Graph("retry")
     g.node("flaky", flaky, retries=2)
-    from flowgraph.execute.execution import run_graph
-
-    result = asyncio.run(run_graph(g, None, retry_backoff=0.001))
+    result = g.run_sync(retry_backoff=0.001)
     assert result.ok and attempts == 3
 
 

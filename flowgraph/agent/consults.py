@@ -1,7 +1,8 @@
-"""Advisor: a stronger model a cheap executor consults only at hard decisions.
+"""Consults: a stronger model a cheap executor consults only at hard decisions.
 
-``Advisor`` is the policy a role declares; ``AdvisorSession`` carries it through one node's tool
-loop. Two ways to consult, one contract:
+``Advisor`` (``flowgraph.declare.advisor``) is the policy a role declares; ``AdvisorSession``
+carries it through one node's tool loop, and each consult is a ``Consult`` record. Two ways
+to consult, one contract:
 
 - **native**: the request carries Anthropic's server tool ``advisor_20260301`` (beta
   ``advisor-tool-2026-03-01``); the API runs the consult inside the response and reports the
@@ -22,15 +23,25 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
-from flowgraph.errors import GraphError, ModelError, TransientModelError
+from flowgraph.agent.blocks import as_text, tool_result
+from flowgraph.declare.advisor import Advisor
+from flowgraph.errors import ModelError, TransientModelError
 from flowgraph.models.seam import ModelRequest, ModelResponse
 
-__all__ = ["ADVISOR_BETA", "NATIVE_TOOL", "Advisor", "AdvisorSession", "NativeSupport"]
+__all__ = [
+    "ADVISOR_BETA",
+    "DEFAULT_GUIDANCE",
+    "NATIVE_TOOL",
+    "AdvisorSession",
+    "Consult",
+    "NativeSupport",
+    "refuses_native",
+    "says_stop",
+]
 
-AdvisorMode = Literal["native", "emulated", "auto"]
 NATIVE_TOOL = "advisor_20260301"
 ADVISOR_BETA = "advisor-tool-2026-03-01"
 TOOL_NAME = "advisor"
@@ -51,60 +62,55 @@ REVIEW_PROMPT = (
 )
 
 
-@dataclass(frozen=True)
-class Advisor:
-    """When and how a role's executor may consult a stronger model.
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Consult:
+    """One consult (or a failed try at one), as the ledger records it.
 
-    Args:
-        model: the advisor model (alias or id); must not be weaker than the executor.
-        max_uses: consults allowed over the whole node (all its requests).
-        max_tokens: the cap on each piece of advice.
-        mode: ``"native"``, ``"emulated"`` or ``"auto"``.
-        fallbacks: models tried when the advisor is overloaded (emulated consults).
-        on_repeated_failure: consult when the same tool call fails this many times in a row.
-        on_check_failure: consult when the node's output fails validation or its check.
-        before_done: consult before the node declares itself done.
-        reserve_final: keep the last use for the before-done review.
-        guidance: text added to the executor's instructions on when to consult; ``None`` for
-            flowgraph's default, ``""`` for none.
+    Attributes:
+        turn: the executor's turn.
+        mode: ``native``, ``emulated`` or ``triggered`` (flowgraph asked, not the executor).
+        trigger: ``executor``, ``repeated_failure``, ``check_failure`` or ``before_done``.
+        outcome: ``ok`` or ``error``.
+        model: the advisor model that answered.
+        advice: what it said (``[redacted]`` for an encrypted answer).
+        input_tokens: the advisor's input.
+        output_tokens: the advisor's output.
+        cost_usd: at the advisor's prices; None when it has no price.
+        reason: why a trigger fired.
+        error: the error code or message of a failed consult.
     """
 
-    model: str = "opus"
-    max_uses: int = 3
-    max_tokens: int = 700
-    mode: AdvisorMode = "auto"
-    fallbacks: Sequence[str] = ()
-    on_repeated_failure: int | None = None
-    on_check_failure: bool = False
-    before_done: bool = False
-    reserve_final: bool = False
-    guidance: str | None = None
+    turn: int
+    mode: str
+    trigger: str
+    outcome: str
+    model: str
+    advice: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = 0.0
+    reason: str = ""
+    error: Any = None
 
-    def __post_init__(self) -> None:
-        where = f"Advisor(model={self.model!r})"
-        if self.max_uses < 1:
-            raise GraphError(f"{where}: max_uses must be at least 1 (or give the role no advisor)")
-        if self.max_tokens < 1:
-            raise GraphError(f"{where}: max_tokens must be at least 1")
-        if self.mode not in ("native", "emulated", "auto"):
-            raise GraphError(f"{where}: mode {self.mode!r} is not native, emulated or auto")
-        if self.on_repeated_failure is not None and self.on_repeated_failure < 1:
-            raise GraphError(f"{where}: on_repeated_failure must be at least 1 or None")
-        if self.reserve_final and not self.before_done:
-            raise GraphError(f"{where}: reserve_final needs before_done=True; set both or neither")
+    @property
+    def ok(self) -> bool:
+        """Whether advice came back (only these use up ``max_uses``)."""
+        return self.outcome == "ok"
 
-    def spec(self) -> dict[str, Any]:
-        """The policy as JSON data (part of the node's fingerprint)."""
-        return {
-            "model": self.model,
-            "max_uses": self.max_uses,
-            "max_tokens": self.max_tokens,
-            "mode": self.mode,
-            "fallbacks": list(self.fallbacks),
-            "triggers": [self.on_repeated_failure, self.on_check_failure, self.before_done,
-                         self.reserve_final],
-            "guidance": self.guidance,
-        }  # fmt: skip
+    def to_record(self) -> dict[str, Any]:
+        """The ledger's form: a JSON object without the empty optional fields."""
+        record = asdict(self)
+        if not self.reason:
+            del record["reason"]
+        if not self.error:
+            del record["error"]
+        return record
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Consult:
+        """Read a consult back from the ledger (unknown keys are ignored)."""
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in record.items() if k in known})
 
 
 class NativeSupport:
@@ -156,8 +162,8 @@ class AdvisorSession:
     price: Price
     used: int = 0
     final_review_done: bool = False
-    consults: list[dict[str, Any]] = field(default_factory=list)
-    on_record: Callable[[dict[str, Any]], None] | None = None  # each consult, as it happens
+    consults: list[Consult] = field(default_factory=list)
+    on_record: Callable[[Consult], None] | None = None  # each consult, as it happens
     _failures: tuple[str, int] = ("", 0)
 
     # -- what each request carries --------------------------------------------------------
@@ -232,12 +238,12 @@ class AdvisorSession:
         """The tool_result for an emulated ``advisor`` call."""
         if self._left_for_executor() == 0:
             self._record(turn, "emulated", "executor", "", "error", error="max_uses_exceeded")
-            return _tool_result(use, "max_uses_exceeded: no advisor uses are left; carry on", True)
+            return tool_result(use, "max_uses_exceeded: no advisor uses are left; carry on", True)
         question = str((use.get("input") or {}).get("question") or "")
         advice, error = await self._consult(system, messages, question, turn, "executor", "")
         if error:
-            return _tool_result(use, f"advisor unavailable: {error}; carry on without it", True)
-        return _tool_result(use, advice, False)
+            return tool_result(use, f"advisor unavailable: {error}; carry on without it", True)
+        return tool_result(use, advice)
 
     def tool_outcome(self, use: Mapping[str, Any], failed: bool) -> str | None:
         """Track repeated failures of the same call; the trigger reason when it is due."""
@@ -277,7 +283,7 @@ class AdvisorSession:
         trigger: str,
         reason: str,
     ) -> tuple[str, str | None]:
-        transcript = _transcript(system, messages)
+        transcript = as_text(system, messages)
         ask = f"{transcript}\n\n--- The model asks ---\n{question}" if question else transcript
         request = ModelRequest(
             model=self.model,
@@ -313,50 +319,24 @@ class AdvisorSession:
     ) -> None:
         usage = usage or {}
         model = str(usage.get("model") or self.model)
-        record: dict[str, Any] = {
-            "turn": turn,
-            "mode": mode,
-            "trigger": trigger,
-            "outcome": outcome,
-            "model": model,
-            "advice": advice,
-            "input_tokens": int(usage.get("input_tokens") or 0),
-            "output_tokens": int(usage.get("output_tokens") or 0),
-            "cost_usd": self.price(usage, model) if usage else 0.0,
-        }
-        if reason:
-            record["reason"] = reason
-        if error:
-            record["error"] = error
-        self.consults.append(record)
+        consult = Consult(
+            turn=turn,
+            mode=mode,
+            trigger=trigger,
+            outcome=outcome,
+            model=model,
+            advice=advice,
+            input_tokens=int(usage.get("input_tokens") or 0),
+            output_tokens=int(usage.get("output_tokens") or 0),
+            cost_usd=self.price(usage, model) if usage else 0.0,
+            reason=reason,
+            error=error,
+        )
+        self.consults.append(consult)
         if self.on_record is not None:
-            self.on_record(record)
+            self.on_record(consult)
 
 
 def says_stop(advice: str) -> bool:
     """Whether advice is the stop signal (the work is done and correct)."""
     return advice.strip().upper().startswith(("STOP", "APPROVE", "LGTM"))
-
-
-def _tool_result(use: Mapping[str, Any], content: str, is_error: bool) -> dict[str, Any]:
-    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": use["id"], "content": content}
-    if is_error:
-        block["is_error"] = True
-    return block
-
-
-def _transcript(system: str, messages: Sequence[Mapping[str, Any]]) -> str:
-    """The executor's conversation as plain text, for the advisor to read."""
-    lines = [f"--- Instructions ---\n{system}"]
-    for message in messages:
-        content = message["content"]
-        text = content if isinstance(content, str) else "\n".join(map(_block_text, content))
-        lines.append(f"--- {message['role']} ---\n{text}")
-    return "\n".join(lines)
-
-
-def _block_text(block: Mapping[str, Any]) -> str:
-    if block.get("type") == "text":
-        return str(block.get("text", ""))
-    shown = {k: v for k, v in block.items() if k != "cache_control"}
-    return json.dumps(shown, default=str)

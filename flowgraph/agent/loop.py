@@ -12,13 +12,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import string
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from flowgraph.agent.blocks import tool_result
 from flowgraph.agent.consults import (
     REVIEW_PROMPT,
     TOOL_NAME,
@@ -26,6 +26,7 @@ from flowgraph.agent.consults import (
     refuses_native,
     says_stop,
 )
+from flowgraph.declare import templates
 from flowgraph.declare.context import Context
 from flowgraph.declare.nodes import RoleNode
 from flowgraph.errors import ModelError, NodeError
@@ -55,29 +56,11 @@ class NodeReport:
     advisor: AdvisorSession | None = None
 
 
-class _PathFormatter(string.Formatter):
-    """``{plan.api.path}`` reaches into dicts and objects; dicts and lists render as JSON."""
-
-    def get_field(self, field_name: str, args: Any, kwargs: Any) -> tuple[Any, str]:
-        root, *rest = re.split(r"\.", field_name)
-        value = kwargs[root] if "[" not in root else super().get_field(root, args, kwargs)[0]
-        for part in rest:
-            value = value[part] if isinstance(value, Mapping) else getattr(value, part)
-        return value, root
-
-    def format_field(self, value: Any, format_spec: str) -> str:
-        if isinstance(value, BaseModel):
-            value = value.model_dump(mode="json")
-        if isinstance(value, dict | list):
-            return json.dumps(value, indent=2)
-        return str(super().format_field(value, format_spec))
-
-
 def render_task(template: str, ctx: Context) -> str:
     """Fill a task template from the run input and upstream outputs."""
     values = {**ctx.input, **ctx.outputs, **ctx.vars}
     try:
-        return _PathFormatter().format(template, **values)
+        return templates.render(template, values)
     except (KeyError, AttributeError, TypeError, IndexError) as exc:
         raise NodeError(
             f"node {ctx.node!r}: its task template could not be filled ({type(exc).__name__}: "
@@ -87,7 +70,7 @@ def render_task(template: str, ctx: Context) -> str:
 
 def _first_message(node: RoleNode, ctx: Context) -> str:
     text = render_task(node.task, ctx)
-    used = set(re.findall(r"\{(\w+)", node.task))
+    used = templates.roots(node.task)
     extra = [d for d in node.after if d not in used and d in ctx.outputs]
     if extra:
         parts = [text, "", "Outputs of the steps before yours:"]
@@ -364,10 +347,7 @@ async def _call_tool(
         result = await tool.call(dict(use.get("input") or {}), ctx)
         content, is_error = result.content, result.is_error
     emit(ToolCalled(ctx.node, use["name"], is_error))
-    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": use["id"], "content": content}
-    if is_error:
-        block["is_error"] = True
-    return block
+    return tool_result(use, content, is_error)
 
 
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.S)

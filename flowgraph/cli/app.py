@@ -7,6 +7,7 @@ with 1; a stopped run (Ctrl-C, SIGTERM) records what was running and exits with 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import signal
 import sys
@@ -15,10 +16,16 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from flowgraph.errors import ConfigError, FlowgraphError
-from flowgraph.execute.result import RunResult
-from flowgraph.graph import Graph
-from flowgraph.ledger.store import Ledger
+from flowgraph import (
+    ConfigError,
+    FlowgraphError,
+    Graph,
+    Ledger,
+    Pricing,
+    RunOptions,
+    RunResult,
+    RunStatus,
+)
 
 __all__ = ["app", "main"]
 
@@ -43,14 +50,9 @@ Prices = Annotated[
 ]
 
 
-def _apply_money(graph: Graph, max_cost_usd: float | None, prices: Path | None) -> None:
-    """Command-line budget and prices win over the graph's own."""
-    if max_cost_usd is not None:
-        graph.max_cost_usd = max_cost_usd
-    if prices is not None:
-        from flowgraph.money.pricing import Pricing
-
-        graph.pricing = Pricing.from_file(prices)
+def _prices(prices: Path | None) -> Pricing | None:
+    """The price file's table, if one was given (it wins over the graph's own prices)."""
+    return Pricing.from_file(prices) if prices is not None else None
 
 
 def _parse_inputs(pairs: list[str]) -> dict[str, Any]:
@@ -80,7 +82,7 @@ def _setup_logs(log_json: bool, verbose: bool) -> None:
         configure(json=log_json)
 
 
-async def _drive(graph: Graph, **kwargs: Any) -> RunResult:
+async def _drive(graph: Graph, input: dict[str, Any] | None, options: RunOptions) -> RunResult:
     """Run with SIGINT/SIGTERM cancelling the run, so the ledger records what was running."""
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
@@ -88,25 +90,22 @@ async def _drive(graph: Graph, **kwargs: Any) -> RunResult:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, task.cancel)
     try:
-        return await graph.run(**kwargs)
+        return await graph.run(input, options)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
 
 
-def _execute(graph: Graph, run_dir: Path, input: dict[str, Any] | None, **kw: Any) -> None:
+def _execute(graph: Graph, input: dict[str, Any] | None, options: RunOptions) -> None:
+    """Run with a live view; say how it ended and what to do next."""
     from flowgraph.cli.progress import Progress
 
+    run_dir = options.run_dir
+    assert run_dir is not None  # the CLI always runs in a run directory
     with Progress() as progress:
         try:
             result = asyncio.run(
-                _drive(
-                    graph,
-                    input=input,
-                    run_dir=run_dir,
-                    on_event=progress,
-                    **kw,
-                )
+                _drive(graph, input, dataclasses.replace(options, on_event=progress))
             )
         except (asyncio.CancelledError, KeyboardInterrupt):
             result = None
@@ -119,7 +118,7 @@ def _execute(graph: Graph, run_dir: Path, input: dict[str, Any] | None, **kw: An
     typer.echo(f"next: {doc.next_step}")
     typer.echo(f"status: flowgraph status {run_dir}")
     # Waiting for a person or for the next batch of checklist items is not a failure.
-    raise typer.Exit(0 if result.status in ("passed", "waiting_approval", "incomplete") else 1)
+    raise typer.Exit(1 if RunStatus(result.status).is_failure else 0)
 
 
 def _new_run(graph: Graph, run_dir: Path | None) -> tuple[Path, str | None]:
@@ -155,9 +154,10 @@ def run(
     graph.validate()
     directory, run_id = _new_run(graph, run_dir)
     values_or_none = values if values or not Ledger.exists(directory) else None
-    _apply_money(graph, max_cost_usd, prices)
-    _execute(graph, directory, values_or_none, max_concurrency=max_concurrency, run_id=run_id,
-             max_items=max_items)  # fmt: skip
+    options = RunOptions(run_dir=directory, run_id=run_id, max_concurrency=max_concurrency,
+                         max_cost_usd=max_cost_usd, pricing=_prices(prices),
+                         max_items=max_items)  # fmt: skip
+    _execute(graph, values_or_none, options)
 
 
 @app.command()
@@ -186,8 +186,9 @@ def resume(
         graph = load_graph(doc.source["target"], doc.source.get("kwargs"))
     else:
         graph = load_graph(graph_target)
-    _apply_money(graph, max_cost_usd, prices)
-    _execute(graph, run_dir, None, max_items=max_items)
+    options = RunOptions(run_dir=run_dir, max_cost_usd=max_cost_usd, pricing=_prices(prices),
+                         max_items=max_items)  # fmt: skip
+    _execute(graph, None, options)
 
 
 @app.command()
@@ -252,7 +253,7 @@ def demo(
         "emulator through the anthropic SDK (no network, no API key needed), working on a "
         f"sample project in {directory / 'workspace'}"
     )
-    _execute(graph, directory, None, run_id=run_id)
+    _execute(graph, None, RunOptions(run_dir=directory, run_id=run_id))
 
 
 Note = Annotated[str, typer.Option("--note", help="Why; it reaches the downstream nodes.")]

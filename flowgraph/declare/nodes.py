@@ -1,24 +1,26 @@
-"""Node kinds: what a graph node does — a role's tool loop, a function step, or a pattern
-(map, race, review loop, approval gate, checklist) built from them. A subgraph is not a kind:
-the graph that uses it takes in its nodes as ``<name>.<node>`` when it is validated.
+"""Node kinds: what a graph node is — a role's tool loop, a function step, or a pattern (map,
+race, review loop, approval gate, checklist) built from them. A subgraph is not a kind: the
+graph that uses it takes in its nodes as ``<name>.<node>`` when it is validated.
 
-Each kind is frozen data with a ``spec`` (what defines it, for fingerprints); what a kind does
-when it runs lives with its pattern (``flowgraph.patterns``) and the runner.
+Each kind is frozen data that answers for itself what the compiler and the runner ask of it:
+``kind`` (its name in the ledger), ``spec()`` (what defines it, for fingerprints),
+``role_tasks()`` (the role tasks it renders, for template checks), ``model`` (what the
+progress view shows), ``timeout``/``retries``, ``retryable(error)`` and ``with_after``. What a
+kind does when it runs lives with the runner (``flowgraph.execute``) and the patterns.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import inspect
-import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from flowgraph.agent.consults import Advisor
+from flowgraph.declare.advisor import Advisor
 from flowgraph.declare.context import Context
+from flowgraph.declare.identity import function_identity
+from flowgraph.declare.names import local_of
 from flowgraph.declare.role import Role
+from flowgraph.errors import GraphError, NodeError, TransientModelError
 
 __all__ = [
     "ChecklistNode",
@@ -28,23 +30,59 @@ __all__ = [
     "RaceNode",
     "ReviewLoopNode",
     "RoleNode",
+    "RoleTask",
     "Step",
     "StepNode",
     "Work",
 ]
 
 Step = Callable[[Context], Awaitable[Any]]
+# A role node a kind renders a task for, and the names its pattern adds to that template.
+RoleTask = tuple["RoleNode", frozenset[str]]
+_ITEM_VARS = frozenset({"item", "index"})
 
 
-@dataclass(frozen=True, slots=True)
-class RoleNode:
+class _Kind:
+    """What every kind answers the same way unless it says otherwise."""
+
+    kind: ClassVar[str]
+    timeout: float | None = None
+    retries: int = 0
+
+    @property
+    def model(self) -> str:
+        """The model(s) it runs on, as the progress view shows them (``""`` for none)."""
+        return ""
+
+    @property
+    def role_name(self) -> str | None:
+        """The role it runs, for the ledger's ``role`` field."""
+        return None
+
+    def role_tasks(self) -> tuple[RoleTask, ...]:
+        """The role tasks it renders (empty for a kind without a model)."""
+        return ()
+
+    def retryable(self, error: BaseException) -> bool:
+        """Whether an attempt that failed with ``error`` is worth another (within ``retries``)."""
+        return not isinstance(error, NodeError)
+
+    def link(self, nodes: Mapping[str, Node]) -> Any:
+        """This node with references to other nodes resolved (at validation)."""
+        return self
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoleNode(_Kind):
     """A node that runs ``role`` as an agent tool loop on the rendered ``task``."""
+
+    kind: ClassVar[str] = "role"
 
     name: str
     role: Role
     task: str
-    model: str  # the full model id, after "inherit" and aliases are resolved
-    fallbacks: tuple[str, ...]
+    model: str  # the full model id, after "inherit" and aliases
+    fallbacks: tuple[str, ...] = ()
     after: tuple[str, ...] = ()
     server_fallbacks: tuple[str, ...] = ()
     advisor: Advisor | None = None  # resolved: inherit applied
@@ -52,22 +90,30 @@ class RoleNode:
     advisor_fallbacks: tuple[str, ...] = ()
 
     @property
-    def timeout(self) -> float | None:
+    def timeout(self) -> float | None:  # type: ignore[override]
         return self.role.timeout
 
     @property
-    def retries(self) -> int:
+    def retries(self) -> int:  # type: ignore[override]
         return self.role.retries
 
     @property
-    def kind(self) -> str:
-        return "role"
+    def role_name(self) -> str | None:
+        return self.role.name
+
+    def role_tasks(self) -> tuple[RoleTask, ...]:
+        return ((self, frozenset()),)
+
+    def retryable(self, error: BaseException) -> bool:
+        return isinstance(error, TransientModelError)
 
     def with_after(self, after: tuple[str, ...]) -> RoleNode:
         # Direct construction: dataclasses.replace cost a few µs a node on large graphs.
-        return RoleNode(self.name, self.role, self.task, self.model, self.fallbacks, after,
-                        self.server_fallbacks, self.advisor, self.advisor_model,
-                        self.advisor_fallbacks)  # fmt: skip
+        return RoleNode(name=self.name, role=self.role, task=self.task, model=self.model,
+                        fallbacks=self.fallbacks, after=after,
+                        server_fallbacks=self.server_fallbacks, advisor=self.advisor,
+                        advisor_model=self.advisor_model,
+                        advisor_fallbacks=self.advisor_fallbacks)  # fmt: skip
 
     def spec(self) -> dict[str, Any]:
         advisor = self.advisor.spec() | {"model": self.advisor_model} if self.advisor else None
@@ -81,8 +127,10 @@ class RoleNode:
 
 
 @dataclass(frozen=True, slots=True)
-class StepNode:
+class StepNode(_Kind):
     """A node that awaits a plain async function, for deterministic work (run the tests...)."""
+
+    kind: ClassVar[str] = "step"
 
     name: str
     func: Step
@@ -90,72 +138,33 @@ class StepNode:
     timeout: float | None = None
     retries: int = 0
 
-    @property
-    def kind(self) -> str:
-        return "step"
-
     def with_after(self, after: tuple[str, ...]) -> StepNode:
         return StepNode(self.name, self.func, after, self.timeout, self.retries)
-
-    @property
-    def model(self) -> str:
-        return ""
 
     def spec(self) -> dict[str, Any]:
         return {"kind": "step", "func": function_identity(self.func)}
 
 
-_IDENTITIES: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
-
-
-def function_identity(func: Callable[..., Any]) -> str:
-    """``_identity`` of ``func``, cached: reading source is slow and graphs reuse functions."""
-    try:
-        return _IDENTITIES[func]
-    except (KeyError, TypeError):
-        pass
-    identity = _identity(func)
-    with contextlib.suppress(TypeError):
-        _IDENTITIES[func] = identity
-    return identity
-
-
-def _identity(func: Callable[..., Any]) -> str:
-    """A function's name plus a hash of its source, so editing the function changes it.
-
-    The module name is left out: a graph file loaded by the CLI gets a different module name
-    than the same file imported, and that must not look like an edit.
-    """
-    name = getattr(func, "__qualname__", None) or type(func).__name__
-    try:
-        source = inspect.getsource(func)
-    except (OSError, TypeError):
-        code = getattr(func, "__code__", None)
-        source = code.co_code.hex() if code is not None else ""
-    return name + ":" + hashlib.sha256(source.encode()).hexdigest()[:16]
-
-
 Work = RoleNode | StepNode
 
 
-class _Pattern:
-    """What pattern nodes share: no timeout or retries of their own, a model only through
-    their work, and ``with_after`` by ``dataclasses.replace`` (there are few of them)."""
-
-    timeout: float | None = None
-    retries: int = 0
-
-    @property
-    def model(self) -> str:
-        return ""
+class _Pattern(_Kind):
+    """Pattern nodes have no timeout or retries of their own; ``with_after`` goes by
+    ``dataclasses.replace`` (there are few of them)."""
 
     def with_after(self, after: tuple[str, ...]) -> Any:
         return replace(self, after=after)  # type: ignore[type-var]
 
 
+def _work_tasks(work: Work) -> tuple[RoleTask, ...]:
+    return ((work, _ITEM_VARS),) if isinstance(work, RoleNode) else ()
+
+
 @dataclass(frozen=True)
 class MapNode(_Pattern):
     """Runs ``work`` once per item of the list ``over`` (an upstream output or an input)."""
+
+    kind: ClassVar[str] = "map"
 
     name: str
     over: str
@@ -163,11 +172,13 @@ class MapNode(_Pattern):
     after: tuple[str, ...] = ()
     concurrency: int | None = None
     on_error: Literal["fail", "continue"] = "fail"
-    kind: str = "map"
 
     @property
     def model(self) -> str:
         return self.work.model
+
+    def role_tasks(self) -> tuple[RoleTask, ...]:
+        return _work_tasks(self.work)
 
     def spec(self) -> dict[str, Any]:
         return {"kind": "map", "over": self.over, "work": self.work.spec(),
@@ -178,17 +189,27 @@ class MapNode(_Pattern):
 class RaceNode(_Pattern):
     """The same task on several configurations; a check or a judge picks the winner."""
 
+    kind: ClassVar[str] = "race"
+
     name: str
     contenders: tuple[RoleNode, ...]
     check: Callable[[Any, Context], Awaitable[bool]] | None = None
     judge: RoleNode | None = None
     cancel_rest: bool = True
     after: tuple[str, ...] = ()
-    kind: str = "race"
 
     @property
     def model(self) -> str:
         return ", ".join(c.model for c in self.contenders)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Each contender's short name (its record is ``<race>.<label>``)."""
+        return tuple(local_of(c.name) for c in self.contenders)
+
+    def role_tasks(self) -> tuple[RoleTask, ...]:
+        judge = ((self.judge, frozenset({"contenders"})),) if self.judge else ()
+        return tuple((c, frozenset()) for c in self.contenders) + judge
 
     def spec(self) -> dict[str, Any]:
         return {
@@ -204,6 +225,8 @@ class ReviewLoopNode(_Pattern):
     """``review`` judges the output of the earlier node ``work``; changes requested send the
     work back to that node's role with the review attached, at most ``max_rounds`` rounds."""
 
+    kind: ClassVar[str] = "loop"
+
     name: str
     work_name: str
     review: RoleNode
@@ -211,11 +234,23 @@ class ReviewLoopNode(_Pattern):
     on_give_up: Literal["fail", "pass"] = "fail"
     after: tuple[str, ...] = ()
     work: RoleNode | None = None  # the node named ``work_name``, filled in at validation
-    kind: str = "loop"
 
     @property
     def model(self) -> str:
         return self.review.model
+
+    def role_tasks(self) -> tuple[RoleTask, ...]:
+        return ((self.review, frozenset({"work", "round"})),)
+
+    def link(self, nodes: Mapping[str, Node]) -> ReviewLoopNode:
+        work = nodes.get(self.work_name)
+        if not isinstance(work, RoleNode):
+            kind = "does not exist" if work is None else f"is a {work.kind} node, not a role"
+            raise GraphError(
+                f"review loop {self.name!r} sends work back to {self.work_name!r}, which "
+                f"{kind}; name an earlier role node as work="
+            )
+        return replace(self, work=work)
 
     def spec(self) -> dict[str, Any]:
         return {"kind": "loop", "work": self.work_name, "review": self.review.spec(),
@@ -226,10 +261,11 @@ class ReviewLoopNode(_Pattern):
 class GateNode(_Pattern):
     """Pauses what depends on it until a person approves (or rejects) it."""
 
+    kind: ClassVar[str] = "gate"
+
     name: str
     message: str = ""
     after: tuple[str, ...] = ()
-    kind: str = "gate"
 
     def spec(self) -> dict[str, Any]:
         return {"kind": "gate", "message": self.message}
@@ -239,12 +275,19 @@ class GateNode(_Pattern):
 class ChecklistNode(_Pattern):
     """``init`` lists work items into the ledger's features; each run does the next few."""
 
+    kind: ClassVar[str] = "checklist"
+
     name: str
     init: Work
     work: Work
     check: Callable[[str, Any, Context], Awaitable[bool | str | None]] | None = None
     after: tuple[str, ...] = ()
-    kind: str = "checklist"
+
+    def role_tasks(self) -> tuple[RoleTask, ...]:
+        init: tuple[RoleTask, ...] = (
+            ((self.init, frozenset()),) if isinstance(self.init, RoleNode) else ()
+        )
+        return _work_tasks(self.work) + init
 
     def spec(self) -> dict[str, Any]:
         return {"kind": "checklist", "init": self.init.spec(), "work": self.work.spec(),

@@ -9,14 +9,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from flowgraph.agent.consults import Advisor
+from flowgraph.declare.advisor import Advisor
 from flowgraph.declare.aliases import INHERIT
 from flowgraph.declare.tools import Tool
 from flowgraph.errors import GraphError
+from flowgraph.models.router import MAX_FALLBACKS
 
 __all__ = ["Role"]
-
-MAX_FALLBACKS = 3
 
 
 @dataclass(frozen=True)

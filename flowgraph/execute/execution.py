@@ -1,9 +1,11 @@
-"""Runner: one run of a graph — opens or resumes its ledger, plans, schedules, and records.
+"""Execution: one run of a validated graph — plan what to run, run it on the scheduler (each node
+by its kind), and finish with the run's result.
 
-This is where the pieces meet: the validated graph says what to run, the ledger says what is
-already done, the scheduler runs the rest, the agent runs role nodes, and every state change is
-written to the ledger and emitted as an event. Resume rule: a node recorded ``passed`` whose
-fingerprint is unchanged is never run again; its stored output feeds its dependents.
+The parts it joins each have one job: the ledger says what is already done, the ``Recorder``
+writes every change and emits it, the ``CallPath`` reaches the models, the scheduler orders the
+work, and the kind table below says how each node kind runs. Resume rule: a node recorded
+``passed`` whose fingerprint is unchanged is never run again; its stored output feeds its
+dependents.
 """
 
 from __future__ import annotations
@@ -12,136 +14,95 @@ import asyncio
 import dataclasses
 import hashlib
 import json
-import logging
-import tempfile
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
 from flowgraph import patterns
-from flowgraph.agent.consults import AdvisorSession, NativeSupport
-from flowgraph.agent.loop import NodeReport, run_role
-from flowgraph.compile.validation import ValidGraph, role_tasks
+from flowgraph.agent.loop import run_role
+from flowgraph.compile.validation import ValidGraph
 from flowgraph.declare.context import Context
+from flowgraph.declare.names import top_of
 from flowgraph.declare.nodes import RoleNode, StepNode, Work
-from flowgraph.errors import BudgetError, NodeError, TransientModelError
-from flowgraph.events import (
-    AdvisorConsulted,
-    Event,
-    NodeFinished,
-    NodeRetrying,
-    NodeStarted,
-    RunFinished,
-    RunStarted,
-)
-from flowgraph.execute.calls import Calls, default_client, resolve_limits
-from flowgraph.execute.opening import open_ledger
+from flowgraph.events import RunStarted
+from flowgraph.execute.calls import CallPath, default_client, resolve_limits
+from flowgraph.execute.emitter import Emitter
+from flowgraph.execute.opening import Workplace, open_ledger
+from flowgraph.execute.options import RunOptions
+from flowgraph.execute.recorder import Recorder, RunState, storable
 from flowgraph.execute.result import RunResult
-from flowgraph.execute.scheduler import Paused, Scheduler
+from flowgraph.execute.scheduler import Scheduler
 from flowgraph.execute.summary import describe
 from flowgraph.execute.upstream import Upstream
-from flowgraph.graph import Graph
-from flowgraph.ledger.inbox import Inbox, deliver_steering, record_messages
-from flowgraph.ledger.store import Ledger, NodeRecord, now_iso
+from flowgraph.ledger.inbox import Inbox
+from flowgraph.ledger.schema import LedgerDoc, NodeRecord
+from flowgraph.ledger.store import Ledger
 from flowgraph.logs import get_logger
-from flowgraph.models.router import ModelLimits, Served
-from flowgraph.models.seam import Model, ModelRequest, Usage
-from flowgraph.money.accounting import Spend
-from flowgraph.money.budget import Budget
-from flowgraph.money.pricing import DEFAULT_PRICING, Pricing
+from flowgraph.money.pricing import DEFAULT_PRICING
+from flowgraph.status import NodeStatus, RunStatus
 
-__all__ = ["run_graph"]
+__all__ = ["Execution", "run_graph"]
 
-FINAL_OK = "passed"
 INBOX_POLL_SECONDS = 0.2
+
+NodeRunner = Callable[[Any, Context], Awaitable[Any]]
 
 
 async def run_graph(
-    graph: Graph,
+    valid: ValidGraph,
     input: Mapping[str, Any] | None,
-    *,
-    client: Model | None = None,
-    run_dir: str | Path | None = None,
-    max_concurrency: int | None = None,
-    on_event: Callable[[Event], None] | None = None,
-    retry_backoff: float = 0.5,
-    run_id: str | None = None,
-    max_cost_usd: float | None = None,
-    pricing: Pricing | None = None,
-    limits: Mapping[str, ModelLimits] | None = None,
-    max_items: int | None = None,
+    options: RunOptions,
     inbox: Inbox | None = None,
 ) -> RunResult:
-    """Run (or resume) ``graph``; see ``Graph.run``."""
-    valid = graph.validate()
-    ledger = open_ledger(valid, input, run_dir, run_id)
+    """Run (or resume) ``valid`` with ``options``; see ``Graph.run``."""
+    ledger = open_ledger(valid, input, options)
     try:
-        run = _Run(valid, ledger, client or graph.client, on_event)
-        run.max_items = max_items
-        run.inbox = inbox or Inbox(ledger.run_dir, ledger.doc.inbox_offset)
-        run.pricing = pricing or graph.pricing or DEFAULT_PRICING
-        run.limits = resolve_limits(limits if limits is not None else graph.limits)
-        run.max_cost_usd = max_cost_usd if max_cost_usd is not None else graph.max_cost_usd
-        return await run.execute(max_concurrency or graph.max_concurrency, retry_backoff)
+        return await Execution(valid, ledger, options, inbox).run()
     finally:
         ledger.close()
 
 
-def _jsonable(name: str, value: Any) -> Any:
-    if value is None or type(value) in (str, int, float, bool):
-        return value
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        raise NodeError(
-            f"node {name!r} returned a {type(value).__name__}, which cannot be stored as JSON; "
-            "return str, numbers, lists, dicts or a pydantic model"
-        ) from None
-    return value
+class Execution:
+    """One run of a validated graph over its (open) ledger.
 
-
-class _Run:
-    """The state of one run while it executes; also the scheduler's ``Hooks``."""
+    Args:
+        valid: the graph.
+        ledger: the run's ledger, created or resumed.
+        options: how the run goes (already laid over the graph's defaults).
+        inbox: in-process messages (``Run.steer``) for a run without a directory.
+    """
 
     def __init__(
         self,
         valid: ValidGraph,
         ledger: Ledger,
-        client: Model | None,
-        on_event: Callable[[Event], None] | None,
+        options: RunOptions,
+        inbox: Inbox | None = None,
     ) -> None:
         self.valid = valid
         self.ledger = ledger
-        self.client = client
-        self.on_event = on_event
-        self.doc = ledger.doc
-        self.log = get_logger(run_id=self.doc.run_id, graph=valid.name)
-        self._log_on = logging.getLogger("flowgraph").isEnabledFor(logging.INFO)
-        self.listening = self._log_on or on_event is not None
-        self.outputs: dict[str, Any] = {}
-        self.reports: dict[str, NodeReport] = {}
-        self.spends: dict[str, Spend] = {}
-        self.pricing: Pricing = DEFAULT_PRICING
-        self.limits: dict[str, ModelLimits] = {}
-        self.max_cost_usd: float | None = None
-        self.calls: Calls | None = None
-        self.native_advisor = NativeSupport(False, self.log.warning)
-        self.max_items: int | None = None
-        self.inbox = Inbox(None, 0)
-        self.executed: list[str] = []
-        # Absolute, so tools and subprocesses that change directory still find it.
-        self.run_dir = ledger.run_dir.resolve() if ledger.run_dir else None
-        self.workspace = (
-            self.run_dir / "workspace"
-            if self.run_dir
-            else Path(tempfile.gettempdir()) / f"flowgraph-{self.doc.run_id}"
+        self.options = options
+        self.place = Workplace.of(ledger)
+        log = get_logger(run_id=ledger.doc.run_id, graph=valid.name)
+        self.emit = Emitter(options.on_event, log)
+        self.state = RunState()
+        self.recorder = Recorder(
+            ledger,
+            self.state,
+            self.emit,
+            {n: node.model for n, node in valid.nodes.items()},
+            inbox or Inbox(ledger.run_dir, ledger.doc.inbox_offset),
         )
         ledger.on_snapshot(describe)
+        self.recorder.read_inbox()  # approvals and steering sent while no process drove the run
+        self.todo = self._plan()
+        self.calls = self._call_path(log) if self._needs_models() else None
+        self._runners: dict[type, NodeRunner] = {
+            RoleNode: self._run_role,
+            StepNode: self._run_step,
+            **{kind: self._pattern(run) for kind, run in patterns.RUNNERS.items()},
+        }
 
     # -- planning ---------------------------------------------------------------------------
 
@@ -153,344 +114,202 @@ class _Run:
         prints: Mapping[str, str] = (
             self.valid.fingerprints if self.ledger.run_dir is not None else defaultdict(str)
         )
-        records = self.doc.nodes
+        records = self.ledger.doc.nodes
         for name in self.valid.order:
             record = records.get(name)
+            fingerprint = prints[name]
             if (
                 record is not None
-                and record.status == FINAL_OK
-                and record.fingerprint == prints[name]
+                and record.status == "passed"
+                and record.fingerprint == fingerprint
             ):
-                self.outputs[name] = self.ledger.output(name)
+                self.state.outputs[name] = self.ledger.output(name)
                 continue
             todo.append(name)
-            node = self.valid.nodes[name]
             if record is None or record.status != "pending" or record.fingerprint != prints[name]:
-                # set_node: the snapshot written before any node starts makes these durable.
-                role = node.role.name if isinstance(node, RoleNode) else None
-                self.ledger.set_node(
-                    name, status="pending", fingerprint=prints[name], kind=node.kind, role=role
+                node = self.valid.nodes[name]
+                self.recorder.planned(
+                    name, fingerprint=prints[name], kind=node.kind, role=node.role_name
                 )
         return todo
 
-    async def execute(self, max_concurrency: int | None, backoff: float) -> RunResult:
-        self._read_inbox()  # approvals and steering sent while no process drove the run
-        todo = self._plan()
-        if todo:
-            self.ledger.update_run(status="running")
-            self.ledger.snapshot()
-        if self.listening:
-            self._announce(todo)
+    def _needs_models(self) -> bool:
         nodes = self.valid.nodes
-        if any(type(nodes[n]) is not StepNode and role_tasks(nodes[n]) for n in todo):
-            client = self.client or default_client()
-            self.native_advisor = NativeSupport(
-                bool(getattr(client, "supports_advisor_tool", False)), self.log.warning
-            )
-            self.calls = Calls(
-                client,
-                self.pricing,
-                self._budget(),
-                self.limits,
-                self.emit,
-            )
+        return any(type(nodes[n]) is not StepNode and nodes[n].role_tasks() for n in self.todo)
+
+    def _call_path(self, log: Any) -> CallPath:
+        return CallPath(
+            self.options.client or default_client(),
+            self.valid,
+            self.recorder,
+            self.emit,
+            pricing=self.options.pricing or DEFAULT_PRICING,
+            limits=resolve_limits(self.options.limits),
+            max_cost_usd=self.options.max_cost_usd,
+            log=log,
+        )
+
+    # -- running ----------------------------------------------------------------------------
+
+    async def run(self) -> RunResult:
+        """Run what the plan says, then record and return how the run ended."""
+        if self.todo:
+            self.ledger.update_run(status=RunStatus.RUNNING)
+            self.ledger.snapshot()
+        if self.emit.listening:
+            self._announce()
+        nodes = self.valid.nodes
         scheduler = Scheduler(
             self.valid.order,
             {n: nodes[n].after for n in self.valid.order},
-            todo,
+            self.todo,
             self._run_node,
-            self,
-            max_concurrency=max_concurrency,
-            timeouts={n: nodes[n].timeout for n in todo},
-            retries={n: nodes[n].retries for n in todo},
-            should_retry=self._should_retry,
-            backoff=backoff,
+            self.recorder,
+            max_concurrency=self.options.max_concurrency,
+            timeouts={n: nodes[n].timeout for n in self.todo},
+            retries={n: nodes[n].retries for n in self.todo},
+            should_retry=lambda name, error: nodes[name].retryable(error),
+            backoff=self.options.backoff,
             dependents=self.valid.dependents,
         )
         poller = asyncio.create_task(self._poll_inbox())
         try:
             await scheduler.run()
         except BaseException:
-            self.ledger.update_run(status="interrupted")
+            self.ledger.update_run(status=RunStatus.INTERRUPTED)
             raise
         finally:
             poller.cancel()
-            self._read_inbox()
+            self.recorder.read_inbox()
         return self._finish()
 
-    def _announce(self, todo: list[str]) -> None:
+    def _announce(self) -> None:
         self.emit(
             RunStarted(
-                self.doc.run_id,
+                self.ledger.doc.run_id,
                 self.valid.name,
                 self.valid.order,
-                tuple(todo),
+                tuple(self.todo),
                 str(self.ledger.run_dir) if self.ledger.run_dir else None,
                 {n: node.model for n, node in self.valid.nodes.items()},
             )
         )
-        planned = set(todo)
+        planned = set(self.todo)
         for name in self.valid.order:
             if name not in planned:
-                self.emit(NodeFinished(name, FINAL_OK, reused=True))
-
-    # -- the inbox: approvals and steering from people, from any process ---------------------
+                self.recorder.reused(name)
 
     async def _poll_inbox(self) -> None:
         while True:
             await asyncio.sleep(INBOX_POLL_SECONDS)
-            self._read_inbox()
-
-    def _read_inbox(self) -> None:
-        record_messages(self.ledger, self.inbox)
-
-    def _steering(self, record: str) -> Callable[[int], list[str]]:
-        """What a running role node calls before each turn: messages not yet delivered."""
-
-        def take(turn: int) -> list[str]:
-            self._read_inbox()  # a message sent a moment ago still makes this turn
-            return deliver_steering(self.ledger, record, turn)
-
-        return take
-
-    def _budget(self) -> Budget:
-        records = self.doc.nodes
-        node_limits = {
-            n: node.role.max_cost_usd
-            for n, node in self.valid.nodes.items()
-            if isinstance(node, RoleNode)
-        }
-        spent = {n: Spend(r.spend).known_usd for n, r in records.items() if r.spend}
-        return Budget(
-            self.pricing, self.max_cost_usd, node_limits, sum(spent.values()), node_spent=spent
-        )
-
-    def _should_retry(self, name: str, error: BaseException) -> bool:
-        if isinstance(self.valid.nodes[name], RoleNode):
-            return isinstance(error, TransientModelError)
-        return not isinstance(error, NodeError)
+            self.recorder.read_inbox()
 
     def _finish(self) -> RunResult:
-        statuses = {n: self.doc.nodes[n].status for n in self.valid.order}
-        errors = {n: r.error for n in self.valid.order if (r := self.doc.nodes[n]).error}
-        found = set(statuses.values())
-        if found == {FINAL_OK}:
-            status = FINAL_OK
-        elif "budget_exceeded" in found:
-            status = "budget_exceeded"
-        elif found & {"failed", "skipped", "interrupted"}:
-            status = "failed"
-        elif "waiting_approval" in found:
-            status = "waiting_approval"
-        else:
-            status = "incomplete"  # a checklist with items left for the next run
-        self.ledger.update_run(status=status)
+        records = self.ledger.doc.nodes
+        statuses = {n: NodeStatus(records[n].status) for n in self.valid.order}
+        status = RunStatus.of_nodes(statuses.values())
         counts: dict[str, int] = {}
         for s in statuses.values():
             counts[s] = counts.get(s, 0) + 1
-        self.emit(RunFinished(self.doc.run_id, status, counts))
+        self.recorder.finished(status, counts)
+        errors = {n: r.error for n in self.valid.order if (r := records[n]).error is not None}
         return RunResult(
-            run_id=self.doc.run_id,
+            run_id=self.ledger.doc.run_id,
             status=status,
-            outputs=dict(self.outputs),
+            outputs=dict(self.state.outputs),
             statuses=statuses,
             errors={n: e for n, e in errors.items() if e is not None},
             run_dir=self.ledger.run_dir,
-            executed=tuple(self.executed),
+            executed=tuple(self.state.executed),
         )
 
-    # -- running one node -------------------------------------------------------------------
+    # -- one node, by its kind ----------------------------------------------------------------
+
+    def _context(self, name: str) -> Context:
+        return Context(
+            node=name,
+            input=self.ledger.doc.input,
+            outputs=Upstream(self.valid, name, self.state.outputs),
+            run_dir=self.place.run_dir,
+            workspace=self.place.workspace,
+        )
 
     async def _run_node(self, name: str, attempt: int) -> Any:
         node = self.valid.nodes[name]
-        ctx = Context(
-            node=name,
-            input=self.doc.input,
-            outputs=Upstream(self.valid, name, self.outputs),
-            run_dir=self.run_dir,
-            workspace=self.workspace,
-        )
-        if isinstance(node, RoleNode):
-            output = await self._run_role(name, node, ctx)
-        elif isinstance(node, StepNode):
-            output = await node.func(ctx)
-        else:
-            output = await patterns.execute(node, ctx, self)
-        return _jsonable(name, output)
+        ctx = self._context(name)
+        if type(node) is StepNode:  # the common case, without a table lookup
+            return storable(name, await node.func(ctx))
+        return storable(name, await self._runners[type(node)](node, ctx))
 
-    async def _run_role(self, record: str, node: RoleNode, ctx: Context) -> Any:
+    async def _run_step(self, node: StepNode, ctx: Context) -> Any:
+        return await node.func(ctx)
+
+    async def _run_role(self, node: RoleNode, ctx: Context) -> Any:
+        record = ctx.node
         if node.name != record:  # a pattern's work: it is called, billed and steered as its record
             node = dataclasses.replace(node, name=record)
-        report = self.reports[record] = NodeReport()
-        advisor = self._advisor_session(node)
+        assert self.calls is not None  # built whenever the plan holds a node with a model
+        report = self.recorder.report_for(record)
+        advisor = self.calls.advisor_session(node)
         report.advisor = advisor
-        return await run_role(node, ctx, self._call, report, self.emit, advisor,
-                              self._steering(record))  # fmt: skip
+        return await run_role(node, ctx, self.calls.call, report, self.emit, advisor,
+                              self.recorder.steering_for(record))  # fmt: skip
 
-    # -- Env: what patterns use to run their work as sub-records ------------------------------
+    def _pattern(self, run: patterns.PatternRunner) -> NodeRunner:
+        async def run_pattern(node: Any, ctx: Context) -> Any:
+            return await run(node, ctx, self)
+
+        return run_pattern
+
+    # -- patterns.Env: what patterns use to run their work as sub-records ----------------------
+
+    @property
+    def run_dir(self) -> Path | None:
+        return self.place.run_dir
+
+    @property
+    def workspace(self) -> Path:
+        return self.place.workspace
+
+    @property
+    def doc(self) -> LedgerDoc:
+        return self.ledger.doc
+
+    @property
+    def max_items(self) -> int | None:
+        return self.options.max_items
 
     def record(self, name: str) -> NodeRecord | None:
-        return self.doc.nodes.get(name)
+        return self.recorder.record(name)
 
     def update(self, name: str, **fields: Any) -> None:
-        self.ledger.update_node(name, **fields)
+        self.recorder.update(name, **fields)
 
     def update_run(self, **fields: Any) -> None:
-        self.ledger.update_run(**fields)
+        self.recorder.update_run(**fields)
 
     async def run_unit(
         self, record: str, unit: Work, ctx: Context, *, parent: str, key: str
     ) -> Any:
         """Run a role or step as sub-record ``record``; reuse it if it passed as it is now."""
-        top = parent.split(".", 1)[0] if parent not in self.valid.fingerprints else parent
-        blob = json.dumps([self.valid.fingerprints[top], unit.spec(), key], default=str)
+        prints = self.valid.fingerprints
+        top = parent if parent in prints else top_of(parent)
+        blob = json.dumps([prints[top], unit.spec(), key], default=str)
         fingerprint = hashlib.sha256(blob.encode()).hexdigest()[:24]
-        previous = self.doc.nodes.get(record)
-        if previous and previous.status == FINAL_OK and previous.fingerprint == fingerprint:
+        previous = self.recorder.record(record)
+        if previous and previous.status == "passed" and previous.fingerprint == fingerprint:
             return self.ledger.output(record)
-        role = unit.role.name if isinstance(unit, RoleNode) else None
-        self.ledger.update_node(
-            record, status="running", kind=unit.kind, parent=parent, fingerprint=fingerprint,
-            role=role, attempts=(previous.attempts if previous else 0) + 1,
-            started_at=now_iso(), finished_at=None, error=None,
-        )  # fmt: skip
+        self.recorder.sub_started(record, kind=unit.kind, parent=parent,
+                                  fingerprint=fingerprint, role=unit.role_name)  # fmt: skip
+        if ctx.node != record:  # the unit runs, is billed and is steered as its record
+            ctx = dataclasses.replace(ctx, node=record)
         try:
-            if isinstance(unit, RoleNode):
-                output = _jsonable(record, await self._run_role(record, unit, ctx))
-            else:
-                output = _jsonable(record, await unit.func(ctx))
+            output = storable(record, await self._runners[type(unit)](unit, ctx))
         except asyncio.CancelledError:
-            self.ledger.update_node(record, status="interrupted", **self._report(record))
+            self.recorder.sub_interrupted(record)
             raise
         except Exception as exc:
-            self.ledger.update_node(record, status="failed", error=str(exc) or type(exc).__name__,
-                                    finished_at=now_iso(), **self._report(record))  # fmt: skip
+            self.recorder.sub_failed(record, exc)
             raise
-        self.ledger.update_node(record, status="passed", output=output, finished_at=now_iso(),
-                                **self._report(record))  # fmt: skip
+        self.recorder.sub_passed(record, output)
         return output
-
-    def _advisor_session(self, node: RoleNode) -> AdvisorSession | None:
-        if node.advisor is None:
-            return None
-        assert self.calls is not None
-        record = self.doc.nodes[node.name]
-        pricing = self.pricing
-
-        def price(usage: Mapping[str, Any], model: str) -> float | None:
-            return pricing.price(Usage.from_dict(usage), model).usd
-
-        # Uses spent by earlier attempts of this node still count: the cap is per node.
-        used = sum(1 for c in record.consults if c.get("outcome") == "ok")
-        session = AdvisorSession(
-            node.advisor, node.advisor_model, node.advisor_fallbacks, node.model, node.name,
-            self.native_advisor, self._call, price, used=used, consults=list(record.consults),
-        )  # fmt: skip
-
-        def recorded(consult: dict[str, Any]) -> None:
-            # Journaled at once: a consult is paid work, it must survive a crash.
-            self.ledger.update_node(node.name, consults=list(session.consults))
-            self.emit(
-                AdvisorConsulted(
-                    node.name, consult["turn"], consult["mode"], consult["trigger"],
-                    consult["model"], consult["outcome"], consult["input_tokens"],
-                    consult["output_tokens"], consult["cost_usd"],
-                )
-            )  # fmt: skip
-
-        session.on_record = recorded
-        return session
-
-    async def _call(
-        self, request: ModelRequest, fallbacks: Sequence[str], kind: str = "executor"
-    ) -> Served:
-        assert self.calls is not None
-        name = request.node
-        spend = self.spends.get(name)
-        if spend is None:  # counting goes on across attempts and processes: paid is paid
-            spend = self.spends[name] = Spend(self.doc.nodes[name].spend)
-        served = await self.calls.call(request, fallbacks, spend, kind)
-        self.ledger.update_node(
-            name, usage=spend.usage, cost_usd=spend.cost_usd, spend=spend.rows
-        )  # fmt: skip
-        return served
-
-    # -- Hooks: the scheduler tells us, we record and emit ------------------------------------
-
-    def started(self, name: str, attempt: int) -> None:
-        self.executed.append(name)
-        record = self.doc.nodes[name]
-        self.ledger.update_node(
-            name, status="running", attempts=record.attempts + 1,
-            started_at=now_iso(), finished_at=None, error=None,
-        )  # fmt: skip
-        if self.listening:  # events cost a little per node; build them only for a listener
-            self.emit(NodeStarted(name, attempt, self.valid.nodes[name].model))
-
-    def passed(self, name: str, output: Any) -> None:
-        self.outputs[name] = output
-        report = self._report(name) if name in self.reports else {}
-        self.ledger.update_node(
-            name, status="passed", output=output, finished_at=now_iso(), **report
-        )  # fmt: skip
-        if self.listening:
-            self.emit(NodeFinished(name, "passed"))
-
-    def failed(self, name: str, error: BaseException) -> None:
-        message = str(error) or type(error).__name__
-        status = "budget_exceeded" if isinstance(error, BudgetError) else "failed"
-        self.ledger.update_node(
-            name, status=status, error=message, finished_at=now_iso(), **self._report(name)
-        )
-        self.emit(NodeFinished(name, status, message))
-
-    def retrying(self, name: str, attempt: int, error: BaseException, delay: float) -> None:
-        self.emit(NodeRetrying(name, attempt, str(error), delay))
-
-    def skipped(self, name: str, because: str) -> None:
-        self.ledger.update_node(name, status="skipped", error=because)
-        self.emit(NodeFinished(name, "skipped", because))
-
-    def paused(self, name: str, pause: Paused) -> None:
-        self.ledger.update_node(name, status=pause.status, error=str(pause), finished_at=now_iso())
-        self.emit(NodeFinished(name, pause.status, str(pause)))
-
-    def interrupted(self, name: str) -> None:
-        self.ledger.update_node(
-            name, status="interrupted", error="the run was stopped while this node ran",
-            **self._report(name),
-        )  # fmt: skip
-        self.emit(NodeFinished(name, "interrupted"))
-
-    def _report(self, name: str) -> dict[str, Any]:
-        report = self.reports.pop(name, None)
-        if report is None:
-            return {}
-        if report.transcript and self.run_dir is not None:
-            # The audit archive: each turn's request metadata and the full conversation,
-            # responses (advisor and fallback blocks included) as the provider sent them.
-            # Compact JSON: indent= falls back to the pure-Python encoder on the event loop.
-            archive = {"node": name, "requests": report.requests, "messages": report.transcript}
-            blob = json.dumps(archive, default=str).encode()
-            self.ledger.write_artifact(f"transcripts/{name}.json", blob, durable=False)
-        fields: dict[str, Any] = {
-            "turns": report.turns,
-            "tool_calls": report.tool_calls,
-            "model": report.model,
-            "served": report.served,
-        }
-        if report.advisor is not None:
-            fields["consults"] = report.advisor.consults
-        return fields
-
-    def emit(self, event: Event) -> None:
-        if self.on_event is not None:
-            self.on_event(event)
-        if self._log_on:
-            node = getattr(event, "node", None)
-            fields = {k: v for k, v in _fields(event).items() if k != "node"}
-            self.log.info(type(event).__name__, node=node, **fields)
-
-
-def _fields(event: Event) -> dict[str, Any]:
-    return {k: getattr(event, k) for k in event.__slots__}

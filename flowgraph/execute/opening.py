@@ -1,19 +1,23 @@
-"""Opening a run: checking its input, and creating, resuming or refusing its ledger."""
+"""Opening a run: checking its input, creating, resuming or refusing its ledger, and where its
+nodes may write files."""
 
 from __future__ import annotations
 
 import json
 import secrets
+import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from flowgraph.compile.validation import ValidGraph
 from flowgraph.errors import ConfigError
-from flowgraph.graph import Graph
+from flowgraph.execute.options import RunOptions
 from flowgraph.ledger.store import Ledger
 
-__all__ = ["check_input", "new_run_id", "open_ledger"]
+__all__ = ["Workplace", "check_input", "new_run_id", "open_ledger"]
 
 
 def new_run_id(graph: str) -> str:
@@ -22,20 +26,21 @@ def new_run_id(graph: str) -> str:
     return f"{graph}-{stamp}-{secrets.token_hex(2)}"
 
 
-def check_input(graph: Graph, given: Mapping[str, Any] | None) -> dict[str, Any]:
+def check_input(valid: ValidGraph, given: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The run input: ``given`` over the graph's defaults, every field known and present."""
     given = dict(given or {})
-    unknown = sorted(set(given) - set(graph.inputs))
+    unknown = sorted(set(given) - set(valid.inputs))
     if unknown:
-        known = ", ".join(graph.inputs) or "none"
+        known = ", ".join(valid.inputs) or "none"
         raise ConfigError(
-            f"graph {graph.name!r} takes no input {', '.join(unknown)}; its inputs are: {known}"
+            f"graph {valid.name!r} takes no input {', '.join(unknown)}; its inputs are: {known}"
         )
-    values = {k: v for k, v in graph.inputs.items() if v is not ...}
+    values = {k: v for k, v in valid.inputs.items() if v is not ...}
     values.update(given)
-    missing = [k for k in graph.inputs if k not in values]
+    missing = [k for k in valid.inputs if k not in values]
     if missing:
         example = " ".join(f"--input {k}=..." for k in missing)
-        raise ConfigError(f"graph {graph.name!r} needs input {', '.join(missing)}; pass {example}")
+        raise ConfigError(f"graph {valid.name!r} needs input {', '.join(missing)}; pass {example}")
     try:
         json.dumps(values)
     except TypeError as exc:
@@ -43,27 +48,46 @@ def check_input(graph: Graph, given: Mapping[str, Any] | None) -> dict[str, Any]
     return values
 
 
-def open_ledger(
-    valid: ValidGraph, input: Mapping[str, Any] | None, run_dir: Any, run_id: str | None
-) -> Ledger:
-    graph = valid.graph
+def open_ledger(valid: ValidGraph, input: Mapping[str, Any] | None, options: RunOptions) -> Ledger:
+    """The run's ledger: resumed from ``options.run_dir`` if it holds one, else a new one
+    (in memory when there is no run directory)."""
+    run_dir = options.run_dir
     if run_dir is not None and Ledger.exists(run_dir):
-        ledger = Ledger.open(run_dir, graph=graph.name)
-        if input is not None and check_input(graph, input) != ledger.doc.input:
+        ledger = Ledger.open(run_dir, graph=valid.name)
+        if input is not None and check_input(valid, input) != ledger.doc.input:
             ledger.close()
             raise ConfigError(
                 f"{run_dir} was started with input {json.dumps(ledger.doc.input)}; resume it "
                 "without new input, or start a new run in another directory"
             )
         return ledger
-    values = check_input(graph, input)
-    run_id = run_id or new_run_id(graph.name)
+    values = check_input(valid, input)
+    run_id = options.run_id or new_run_id(valid.name)
     if run_dir is None:
         # No directory, no resume: the graph's fingerprint would never be compared.
-        return Ledger.memory(run_id=run_id, graph=graph.name, fingerprint="", input=values)
+        return Ledger.memory(run_id=run_id, graph=valid.name, fingerprint="", input=values)
     ledger = Ledger.create(
-        run_dir, run_id=run_id, graph=graph.name, fingerprint=valid.fingerprint, input=values
+        run_dir, run_id=run_id, graph=valid.name, fingerprint=valid.fingerprint, input=values
     )
-    if graph.source is not None:
-        ledger.update_run(source=graph.source)
+    if options.source is not None:
+        ledger.update_run(source=dict(options.source))
     return ledger
+
+
+@dataclass(frozen=True, slots=True)
+class Workplace:
+    """Where a run's nodes work: the run directory (absolute, so tools and subprocesses that
+    change directory still find it) and the workspace they may write to."""
+
+    run_dir: Path | None
+    workspace: Path
+
+    @classmethod
+    def of(cls, ledger: Ledger) -> Workplace:
+        run_dir = ledger.run_dir.resolve() if ledger.run_dir else None
+        workspace = (
+            run_dir / "workspace"
+            if run_dir
+            else Path(tempfile.gettempdir()) / f"flowgraph-{ledger.doc.run_id}"
+        )
+        return cls(run_dir, workspace)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Generator, Mapping
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from flowgraph.compile.validation import ValidGraph
+from flowgraph.execute.execution import run_graph
+from flowgraph.execute.options import RunOptions
+from flowgraph.execute.result import RunResult
 from flowgraph.ledger.inbox import Inbox, post
-
-if TYPE_CHECKING:
-    from flowgraph.execute.result import RunResult
-    from flowgraph.graph import Graph
 
 __all__ = ["Run"]
 
@@ -24,14 +23,14 @@ class Run:
     ledger. From another process, ``flowgraph steer DIR NODE "message"`` does the same.
     """
 
-    def __init__(self, graph: Graph, input: Mapping[str, Any] | None, **kwargs: Any) -> None:
-        from flowgraph.execute.execution import run_graph
-
-        run_dir = kwargs.get("run_dir")
-        self.run_dir = Path(run_dir) if run_dir is not None else None
+    def __init__(
+        self, valid: ValidGraph, input: Mapping[str, Any] | None, options: RunOptions
+    ) -> None:
+        self.run_dir = options.run_dir
         self._inbox = Inbox(None, 0)  # in-process messages for a run without a directory
+        inbox = None if self.run_dir else self._inbox
         self._task: asyncio.Task[RunResult] = asyncio.get_running_loop().create_task(
-            run_graph(graph, input, inbox=None if self.run_dir else self._inbox, **kwargs)
+            run_graph(valid, input, options, inbox)
         )
 
     def steer(self, node: str, text: str) -> None:

@@ -14,7 +14,10 @@ import asyncio
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any, Protocol
 
-__all__ = ["Hooks", "NodeTimeout", "Paused", "Scheduler"]
+from flowgraph import clock
+from flowgraph.status import Paused
+
+__all__ = ["Hooks", "NodeTimeout", "Scheduler"]
 
 
 class Hooks(Protocol):
@@ -138,7 +141,7 @@ class Scheduler:
         if not isinstance(error, Exception):
             raise error  # KeyboardInterrupt, SystemExit: never ours to handle
         if attempt <= self._retries.get(name, 0) and self._should_retry(name, error):
-            delay = min(self._backoff * 2 ** (attempt - 1), 8.0)
+            delay = clock.backoff(attempt, self._backoff)
             self._hooks.retrying(name, attempt, error, delay)
             await asyncio.sleep(delay)
             return await self._attempts(name, attempt + 1)
@@ -174,18 +177,3 @@ class Scheduler:
 
 class NodeTimeout(Exception):
     """A node attempt ran past its timeout."""
-
-
-class Paused(Exception):
-    """A node that cannot finish in this run and is not failed: it waits for a person (an
-    approval gate) or for the next run (a checklist with items left). What depends on it
-    stays pending.
-
-    Args:
-        status: the node's status, e.g. ``waiting_approval``.
-        message: what is awaited, in plain words.
-    """
-
-    def __init__(self, status: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status

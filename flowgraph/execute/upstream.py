@@ -6,6 +6,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from flowgraph.compile.validation import ValidGraph
+from flowgraph.declare.names import scope_of
 
 __all__ = ["Upstream"]
 
@@ -20,7 +21,8 @@ class Upstream(Mapping[str, Any]):
 
     def __init__(self, valid: ValidGraph, node: str, outputs: Mapping[str, Any]) -> None:
         self._valid, self._node, self._outputs = valid, node, outputs
-        self._scope = node.rsplit(".", 1)[0] + "." if "." in node else ""
+        scope = scope_of(node)
+        self._scope = scope + "." if scope else ""
 
     def _full(self, name: str) -> str | None:
         ancestors = self._valid.ancestors(self._node)

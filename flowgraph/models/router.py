@@ -32,7 +32,7 @@ from typing import Literal
 
 from asyncio_throttle.throttler import Throttler
 
-from flowgraph.clock import Clock, SystemClock
+from flowgraph.clock import Clock, SystemClock, backoff
 from flowgraph.errors import ConfigError, TransientModelError
 from flowgraph.models.seam import Model, ModelRequest, ModelResponse
 
@@ -137,10 +137,6 @@ def describe_error(err: TransientModelError) -> str:
     if err.status is None:
         return "connection error"
     return f"{_STATUS_WORDS.get(err.status, 'error')} ({err.status})"
-
-
-def _backoff(attempt: int) -> float:
-    return float(min(0.5 * 2**attempt, 8.0))
 
 
 class ModelRouter:
@@ -263,7 +259,7 @@ class ModelRouter:
                 last = err
                 if err.status == 429:
                     attempts.append(Attempt(model, "rate_limited", reason))
-                    wait = err.retry_after if err.retry_after is not None else _backoff(n)
+                    wait = err.retry_after if err.retry_after is not None else backoff(n + 1)
                     self._pause(model, wait, reason, request.node)
                     continue
                 attempts.append(Attempt(model, "failed", reason))

@@ -8,12 +8,13 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from flowgraph.declare.context import Context
+from flowgraph.declare.names import indexed, scoped
 from flowgraph.declare.nodes import ChecklistNode
 from flowgraph.errors import NodeError
-from flowgraph.execute.scheduler import Paused
+from flowgraph.status import NodeStatus, Paused
 
 if TYPE_CHECKING:
-    from flowgraph.patterns import Env
+    from flowgraph.patterns.env import Env
 
 __all__ = ["run_checklist"]
 
@@ -21,7 +22,7 @@ __all__ = ["run_checklist"]
 async def run_checklist(node: ChecklistNode, ctx: Context, env: Env) -> dict[str, Any]:
     """Initialize the checklist once, then work through the next ``max_items`` items."""
     if env.doc.checklist != node.name:
-        items = await env.run_unit(f"{node.name}.init", node.init, ctx, parent=node.name,
+        items = await env.run_unit(scoped(node.name, "init"), node.init, ctx, parent=node.name,
                                    key="init")  # fmt: skip
         if not isinstance(items, list) or not items:
             raise NodeError(
@@ -36,7 +37,9 @@ async def run_checklist(node: ChecklistNode, ctx: Context, env: Env) -> dict[str
         await _work_on(node, ctx, env, feature, features)
     left = [f["name"] for f in features if not f["passes"]]
     if left:
-        raise Paused("incomplete", f"{len(features) - len(left)} of {len(features)} items pass")
+        raise Paused(
+            NodeStatus.INCOMPLETE, f"{len(features) - len(left)} of {len(features)} items pass"
+        )
     return {"items": len(features), "passed": len(features)}
 
 
@@ -48,7 +51,7 @@ async def _work_on(
     node: ChecklistNode, ctx: Context, env: Env, feature: dict[str, Any], features: list[Any]
 ) -> None:
     name = feature["name"]
-    record = f"{node.name}[{name}]"
+    record = indexed(node.name, name)
     item_ctx = dataclasses.replace(ctx, node=record, vars={"item": name})
     try:
         output = await env.run_unit(record, node.work, item_ctx, parent=node.name, key=name)
@@ -61,5 +64,5 @@ async def _work_on(
         return
     message = "the check failed" if problem is False else str(problem)
     # Fail the work's record too, so the next run does the item again instead of reusing it.
-    env.update(record, status="failed", error=message, check_passed=False)
+    env.update(record, status=NodeStatus.FAILED, error=message, check_passed=False)
     env.update(node.name, last_failure={"item": name, "error": message})

@@ -4,24 +4,25 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from flowgraph.declare.context import Context
 from flowgraph.declare.nodes import GateNode
 from flowgraph.errors import NodeError
-from flowgraph.execute.scheduler import Paused
+from flowgraph.status import NodeStatus, Paused
 
 if TYPE_CHECKING:
-    from flowgraph.patterns import Env
+    from flowgraph.patterns.env import Env
 
 __all__ = ["run_gate"]
 
 
-def run_gate(node: GateNode, env: Env) -> dict[str, Any]:
+async def run_gate(node: GateNode, ctx: Context, env: Env) -> dict[str, Any]:
     """Pass with the person's note, fail on a rejection, or pause until one of them comes."""
     record = env.record(node.name)
     decision = record.decision if record else None
     where = env.run_dir or "<run dir>"
     if decision is None:
         raise Paused(
-            "waiting_approval",
+            NodeStatus.WAITING_APPROVAL,
             f"waiting for approval{': ' + node.message if node.message else ''}; "
             f"`flowgraph approve {where} {node.name} --note ...` (or reject), then "
             f"`flowgraph resume {where}`",

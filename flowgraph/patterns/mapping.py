@@ -9,11 +9,12 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from flowgraph.declare.context import Context
+from flowgraph.declare.names import indexed
 from flowgraph.declare.nodes import MapNode
 from flowgraph.errors import NodeError
 
 if TYPE_CHECKING:
-    from flowgraph.patterns import Env
+    from flowgraph.patterns.env import Env
 
 __all__ = ["run_map"]
 
@@ -42,7 +43,7 @@ async def run_map(node: MapNode, ctx: Context, env: Env) -> list[Any]:
     errors: dict[int, str] = {}
 
     async def one(index: int, item: Any) -> None:
-        record = f"{node.name}[{index}]"
+        record = indexed(node.name, index)
         item_ctx = dataclasses.replace(ctx, node=record, vars={"item": item, "index": index})
         key = json.dumps(item, sort_keys=True, default=str)
         async with limit if limit else contextlib.nullcontext():

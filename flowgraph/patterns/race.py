@@ -12,19 +12,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flowgraph.declare.context import Context
+from flowgraph.declare.names import local_of
 from flowgraph.declare.nodes import RaceNode, RoleNode
 from flowgraph.errors import NodeError
 
 if TYPE_CHECKING:
-    from flowgraph.patterns import Env
+    from flowgraph.patterns.env import Env
 
 __all__ = ["run_race"]
 
 RACE_DIR = ".race"
-
-
-def _label(contender: RoleNode) -> str:
-    return contender.name.rsplit(".", 1)[-1]
 
 
 def prepare_workspace(base: Path, race: str, label: str) -> Path:
@@ -56,7 +53,7 @@ async def run_race(node: RaceNode, ctx: Context, env: Env) -> dict[str, Any]:
 
     async def contend(contender: RoleNode) -> None:
         nonlocal winner
-        label = _label(contender)
+        label = local_of(contender.name)
         places[label] = prepare_workspace(ctx.workspace, node.name, label)
         own = dataclasses.replace(ctx, node=contender.name, workspace=places[label])
         outputs[label] = await env.run_unit(
@@ -75,7 +72,7 @@ async def run_race(node: RaceNode, ctx: Context, env: Env) -> dict[str, Any]:
     try:
         async with asyncio.TaskGroup() as group:
             for contender in node.contenders:
-                tasks[_label(contender)] = group.create_task(contend(contender))
+                tasks[local_of(contender.name)] = group.create_task(contend(contender))
     except* Exception as failures:
         if winner is None and not outputs:
             raise NodeError(

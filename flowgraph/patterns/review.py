@@ -7,11 +7,12 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from flowgraph.declare.context import Context
+from flowgraph.declare.names import scoped
 from flowgraph.declare.nodes import ReviewLoopNode
 from flowgraph.errors import NodeError
 
 if TYPE_CHECKING:
-    from flowgraph.patterns import Env
+    from flowgraph.patterns.env import Env
 
 __all__ = ["run_loop"]
 
@@ -32,17 +33,19 @@ async def run_loop(node: ReviewLoopNode, ctx: Context, env: Env) -> dict[str, An
             revise_ctx = dataclasses.replace(
                 ctx, vars={"work": work, "review": verdict, "round": round_}
             )
+            record = scoped(node.name, f"revise{round_}")
             work = await env.run_unit(
-                f"{node.name}.revise{round_}",
-                dataclasses.replace(reviser, name=f"{node.name}.revise{round_}"),
+                record,
+                dataclasses.replace(reviser, name=record),
                 revise_ctx,
                 parent=node.name,
                 key=f"revise{round_}",
             )
         review_ctx = dataclasses.replace(ctx, vars={"work": work, "round": round_})
+        record = scoped(node.name, f"review{round_}")
         verdict = await env.run_unit(
-            f"{node.name}.review{round_}",
-            dataclasses.replace(node.review, name=f"{node.name}.review{round_}"),
+            record,
+            dataclasses.replace(node.review, name=record),
             review_ctx,
             parent=node.name,
             key=f"review{round_}",

@@ -1,0 +1,104 @@
+"""Run options: everything about *how* one run goes, as one typed, frozen value.
+
+A graph carries defaults (``Graph(client=..., max_cost_usd=...)``); a call or the CLI gives
+options of its own; ``RunOptions.over`` lays one over the other, field by field: what is set
+wins, what is left ``None`` falls through. The declaration itself is never changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, TypedDict
+
+from flowgraph.errors import ConfigError
+from flowgraph.events import Event
+from flowgraph.models.router import ModelLimits
+from flowgraph.models.seam import Model
+from flowgraph.money.pricing import Pricing
+
+__all__ = ["DEFAULT_RETRY_BACKOFF", "RunArgs", "RunOptions"]
+
+DEFAULT_RETRY_BACKOFF = 0.5
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RunOptions:
+    """How a run goes; every field left ``None`` takes the graph's default.
+
+    Attributes:
+        run_dir: the run directory; a new run is created if it holds no ledger, else the run
+            it holds is resumed. ``None``: the run keeps its records in memory only.
+        client: the ``Model`` that serves requests (by default the graph's, else the
+            Anthropic API when ``ANTHROPIC_API_KEY`` is set).
+        max_concurrency: how many nodes may run at once.
+        max_cost_usd: the most the whole run may spend, over all its processes.
+        pricing: model prices; the built-in table by default.
+        limits: per-model request rates and concurrency, by alias or id.
+        max_items: how many checklist items this run takes on (``None``: all that are left).
+        on_event: called with every ``Event`` as it happens.
+        run_id: the id of a new run (by default the graph name, a UTC time and a suffix).
+        source: where the graph can be loaded again (``{"target": "file.py:graph"}``), so
+            ``flowgraph resume`` finds it; recorded in a new run's ledger.
+        retry_backoff: the first retry's delay in seconds (it doubles, at most 8 s).
+    """
+
+    run_dir: Path | None = None
+    client: Model | None = None
+    max_concurrency: int | None = None
+    max_cost_usd: float | None = None
+    pricing: Pricing | None = None
+    limits: Mapping[str, ModelLimits] | None = None
+    max_items: int | None = None
+    on_event: Callable[[Event], None] | None = None
+    run_id: str | None = None
+    source: Mapping[str, Any] | None = None
+    retry_backoff: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.run_dir is not None and not isinstance(self.run_dir, Path):
+            object.__setattr__(self, "run_dir", Path(self.run_dir))
+        for name in ("max_concurrency", "max_items"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"{name} must be at least 1 or None, got {value}")
+        if self.max_cost_usd is not None and self.max_cost_usd < 0:
+            raise ConfigError(f"max_cost_usd must be a positive amount, got {self.max_cost_usd}")
+
+    @classmethod
+    def of(cls, args: RunArgs) -> RunOptions:
+        """Options from keyword arguments (``graph.run(run_dir=...)``)."""
+        # run_dir may be given as a str; __post_init__ makes it a Path.
+        return cls(**args)  # type: ignore[arg-type]
+
+    def over(self, base: RunOptions) -> RunOptions:
+        """These options laid over ``base``: each field set here wins, the rest come from
+        ``base``."""
+        values = {}
+        for f in fields(self):
+            mine = getattr(self, f.name)
+            values[f.name] = getattr(base, f.name) if mine is None else mine
+        return RunOptions(**values)
+
+    @property
+    def backoff(self) -> float:
+        """The first retry's delay in seconds."""
+        return DEFAULT_RETRY_BACKOFF if self.retry_backoff is None else self.retry_backoff
+
+
+class RunArgs(TypedDict, total=False):
+    """The fields of ``RunOptions`` as keyword arguments of ``Graph.run``, ``Graph.start`` and
+    ``Graph.run_sync`` (typed: a misspelt option is a type error)."""
+
+    run_dir: str | Path | None
+    client: Model | None
+    max_concurrency: int | None
+    max_cost_usd: float | None
+    pricing: Pricing | None
+    limits: Mapping[str, ModelLimits] | None
+    max_items: int | None
+    on_event: Callable[[Event], None] | None
+    run_id: str | None
+    source: Mapping[str, Any] | None
+    retry_backoff: float | None

@@ -1,0 +1,279 @@
+"""Recorder: the one place a run's state changes are written to the ledger and sent out as
+events — the scheduler's hooks, the sub-records patterns run, what each model call cost, the
+advisor's consults, and what people send through the inbox.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from flowgraph.agent.consults import Consult
+from flowgraph.agent.loop import NodeReport
+from flowgraph.errors import BudgetError, NodeError
+from flowgraph.events import (
+    AdvisorConsulted,
+    NodeFinished,
+    NodeRetrying,
+    NodeStarted,
+    RunFinished,
+)
+from flowgraph.execute.emitter import Emitter
+from flowgraph.ledger.inbox import Inbox, deliver_steering, record_messages
+from flowgraph.ledger.schema import NodeRecord, now_iso
+from flowgraph.ledger.store import Ledger
+from flowgraph.money.accounting import Spend
+from flowgraph.status import NodeStatus, Paused, RunStatus
+
+__all__ = ["Recorder", "RunState", "storable"]
+
+
+@dataclass(slots=True)
+class RunState:
+    """What a run holds in memory while it goes: outputs by node, the nodes it ran, and the
+    live report of each role node still running."""
+
+    outputs: dict[str, Any] = field(default_factory=dict)
+    executed: list[str] = field(default_factory=list)
+    reports: dict[str, NodeReport] = field(default_factory=dict)
+
+
+class Recorder:
+    """Records a run in its ledger and emits its events.
+
+    Args:
+        ledger: the run's ledger (its only writer is this run).
+        state: the run's in-memory state, kept in step with the ledger.
+        emit: where events go.
+        models: each node's model, for the events that name it.
+        inbox: where approvals and steering arrive.
+    """
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        state: RunState,
+        emit: Emitter,
+        models: Mapping[str, str],
+        inbox: Inbox,
+    ) -> None:
+        self.ledger = ledger
+        self.doc = ledger.doc
+        self.state = state
+        self.emit = emit
+        self._models = models
+        self._inbox = inbox
+        self._listening = emit.listening
+
+    def record(self, name: str) -> NodeRecord | None:
+        """The ledger's record of ``name``, if it has one."""
+        return self.doc.nodes.get(name)
+
+    # -- the scheduler's hooks --------------------------------------------------------------
+
+    def started(self, name: str, attempt: int) -> None:
+        self.state.executed.append(name)
+        record = self.doc.nodes[name]
+        self.ledger.update_node(
+            name, status=NodeStatus.RUNNING, attempts=record.attempts + 1,
+            started_at=now_iso(), finished_at=None, error=None,
+        )  # fmt: skip
+        if self._listening:  # events cost a little per node; build them only for a listener
+            self.emit(NodeStarted(name, attempt, self._models.get(name, "")))
+
+    def passed(self, name: str, output: Any) -> None:
+        self.state.outputs[name] = output
+        report = self._closing(name) if name in self.state.reports else {}
+        self.ledger.update_node(
+            name, status=NodeStatus.PASSED, output=output, finished_at=now_iso(), **report
+        )  # fmt: skip
+        if self._listening:
+            self.emit(NodeFinished(name, NodeStatus.PASSED))
+
+    def failed(self, name: str, error: BaseException) -> None:
+        message = str(error) or type(error).__name__
+        status = NodeStatus.BUDGET_EXCEEDED if isinstance(error, BudgetError) else NodeStatus.FAILED
+        self.ledger.update_node(
+            name, status=status, error=message, finished_at=now_iso(), **self._closing(name)
+        )
+        self.emit(NodeFinished(name, status, message))
+
+    def retrying(self, name: str, attempt: int, error: BaseException, delay: float) -> None:
+        self.emit(NodeRetrying(name, attempt, str(error), delay))
+
+    def skipped(self, name: str, because: str) -> None:
+        self.ledger.update_node(name, status=NodeStatus.SKIPPED, error=because)
+        self.emit(NodeFinished(name, NodeStatus.SKIPPED, because))
+
+    def paused(self, name: str, pause: Paused) -> None:
+        self.ledger.update_node(name, status=pause.status, error=str(pause), finished_at=now_iso())
+        self.emit(NodeFinished(name, pause.status, str(pause)))
+
+    def interrupted(self, name: str) -> None:
+        self.ledger.update_node(
+            name, status=NodeStatus.INTERRUPTED, error="the run was stopped while this node ran",
+            **self._closing(name),
+        )  # fmt: skip
+        self.emit(NodeFinished(name, NodeStatus.INTERRUPTED))
+
+    # -- planning and finishing -------------------------------------------------------------
+
+    def planned(self, name: str, *, fingerprint: str, kind: str, role: str | None) -> None:
+        """Mark ``name`` pending (in memory: the snapshot before any node starts records it)."""
+        self.ledger.set_node(
+            name, status=NodeStatus.PENDING, fingerprint=fingerprint, kind=kind, role=role
+        )
+
+    def reused(self, name: str) -> None:
+        self.emit(NodeFinished(name, NodeStatus.PASSED, reused=True))
+
+    def finished(self, status: RunStatus, counts: dict[str, int]) -> None:
+        self.ledger.update_run(status=status)
+        self.emit(RunFinished(self.doc.run_id, status, counts))
+
+    # -- sub-records: the work patterns run as records of their own ---------------------------
+
+    def sub_started(
+        self, record: str, *, kind: str, parent: str, fingerprint: str, role: str | None
+    ) -> None:
+        previous = self.doc.nodes.get(record)
+        self.ledger.update_node(
+            record, status=NodeStatus.RUNNING, kind=kind, parent=parent, fingerprint=fingerprint,
+            role=role, attempts=(previous.attempts if previous else 0) + 1,
+            started_at=now_iso(), finished_at=None, error=None,
+        )  # fmt: skip
+
+    def sub_passed(self, record: str, output: Any) -> None:
+        self.ledger.update_node(record, status=NodeStatus.PASSED, output=output,
+                                finished_at=now_iso(), **self._closing(record))  # fmt: skip
+
+    def sub_failed(self, record: str, error: BaseException) -> None:
+        self.ledger.update_node(record, status=NodeStatus.FAILED,
+                                error=str(error) or type(error).__name__, finished_at=now_iso(),
+                                **self._closing(record))  # fmt: skip
+
+    def sub_interrupted(self, record: str) -> None:
+        self.ledger.update_node(record, status=NodeStatus.INTERRUPTED, **self._closing(record))
+
+    def update(self, name: str, **fields: Any) -> None:
+        """Change fields of a record (what patterns note: a race's winner...)."""
+        self.ledger.update_node(name, **fields)
+
+    def update_run(self, **fields: Any) -> None:
+        """Change run-level fields (a checklist's features...)."""
+        self.ledger.update_run(**fields)
+
+    # -- what the model-call path reports ------------------------------------------------------
+
+    def spent(self, name: str, spend: Spend) -> None:
+        """A call of ``name`` was paid: its usage and cost are journaled at once."""
+        self.ledger.update_node(
+            name, usage=spend.usage, cost_usd=spend.cost_usd, spend=spend.rows
+        )  # fmt: skip
+
+    def consulted(self, name: str, consults: list[Consult], consult: Consult) -> None:
+        """A consult happened (or failed); journaled at once: it is paid work."""
+        self.ledger.update_node(name, consults=[c.to_record() for c in consults])
+        self.emit(
+            AdvisorConsulted(
+                name, consult.turn, consult.mode, consult.trigger, consult.model,
+                consult.outcome, consult.input_tokens, consult.output_tokens, consult.cost_usd,
+            )
+        )  # fmt: skip
+
+    # -- the inbox: approvals and steering from people, from any process ---------------------
+
+    def read_inbox(self) -> None:
+        record_messages(self.ledger, self._inbox)
+
+    def steering_for(self, record: str) -> Callable[[int], list[str]]:
+        """What a running role node calls before each turn: messages not yet delivered."""
+
+        def take(turn: int) -> list[str]:
+            self.read_inbox()  # a message sent a moment ago still makes this turn
+            return deliver_steering(self.ledger, record, turn)
+
+        return take
+
+    # -- a role node's report -----------------------------------------------------------------
+
+    def report_for(self, record: str) -> NodeReport:
+        """A fresh report for a role node's attempt; it is closed when the attempt ends."""
+        report = self.state.reports[record] = NodeReport()
+        return report
+
+    def _closing(self, name: str) -> dict[str, Any]:
+        """The record fields a finished attempt's report fills in, and its transcript."""
+        report = self.state.reports.pop(name, None)
+        if report is None:
+            return {}
+        if report.transcript and self.ledger.run_dir is not None:
+            # The audit archive: each turn's request metadata and the full conversation,
+            # responses (advisor and fallback blocks included) as the provider sent them.
+            # Compact JSON: indent= falls back to the pure-Python encoder on the event loop.
+            archive = {"node": name, "requests": report.requests, "messages": report.transcript}
+            blob = json.dumps(archive, default=str).encode()
+            self.ledger.write_artifact(f"transcripts/{name}.json", blob, durable=False)
+        fields: dict[str, Any] = {
+            "turns": report.turns,
+            "tool_calls": report.tool_calls,
+            "model": report.model,
+            "served": report.served,
+        }
+        if report.advisor is not None:
+            fields["consults"] = [c.to_record() for c in report.advisor.consults]
+        return fields
+
+
+def storable(name: str, value: Any) -> Any:
+    """``value`` as the ledger stores it (a pydantic model as its JSON data), or a
+    ``NodeError`` when it is not JSON data.
+
+    A walk over the value's containers, not an encoding: a node that passes on a growing list
+    of large strings pays per item, not per byte (the bytes are encoded only where the output
+    is written).
+    """
+    kind = type(value)
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return value
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    bad = _unstorable(value, set())
+    if bad is not None:
+        raise NodeError(
+            f"node {name!r} returned {bad}, which cannot be stored as JSON; "
+            "return str, numbers, lists, dicts or a pydantic model"
+        )
+    return value
+
+
+def _unstorable(value: Any, inside: set[int]) -> str | None:
+    """What in ``value`` is not JSON data (``None`` if all of it is); ``inside`` holds the
+    containers on the path here, to catch one that contains itself."""
+    if value is None or isinstance(value, str | int | float):  # bool is an int
+        return None
+    if isinstance(value, list | tuple | dict):
+        if id(value) in inside:
+            return f"a {type(value).__name__} that contains itself"
+        inside.add(id(value))
+        if isinstance(value, dict):
+            for key in value:
+                if not (key is None or isinstance(key, str | int | float)):
+                    return f"a dict with a {type(key).__name__} key"
+            items: Any = value.values()
+        else:
+            items = value
+        for item in items:
+            kind = type(item)
+            if kind is str or kind is int or kind is float or kind is bool or item is None:
+                continue  # the common case, without a call
+            bad = _unstorable(item, inside)
+            if bad is not None:
+                return bad
+        inside.discard(id(value))
+        return None
+    return f"a {type(value).__name__}"
