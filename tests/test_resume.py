@@ -225,3 +225,45 @@ def test_python_api_resume_via_run_dir(tmp_path: Path) -> None:
     g.run_sync(run_dir=tmp_path / "run")
     assert ran == ["a"]
     assert sys.modules["flowgraph"].Ledger.read(tmp_path / "run").status == "passed"
+
+
+EDITABLE = """
+from flowgraph import Graph, Role
+from flowgraph.testing import ScriptedModel
+
+async def check(output, ctx):
+    return None  # CHECK
+
+def lookup(term: str) -> str:
+    '''Look a term up.'''
+    return "found " + term  # TOOL
+
+client = ScriptedModel({"write": ["a draft"], "after": ["done"]})
+writer = Role("writer", "You write.", model="haiku", tools=[lookup], check=check)
+graph = Graph("editable", client=client)
+graph.node("write", writer, "Write it.")
+graph.node("after", Role("editor", "You edit."), "Edit: {write}", after=["write"])
+"""
+
+
+def _run_file(path: Path, run_dir: Path) -> tuple[tuple[str, ...], int]:
+    from flowgraph.cli.launch import load_graph
+
+    graph = load_graph(str(path))
+    result = graph.run_sync(run_dir=run_dir)
+    assert result.ok, result.errors
+    assert isinstance(graph.client, ScriptedModel)
+    return result.executed, len(graph.client.requests)
+
+
+def test_editing_a_roles_check_or_a_tools_body_reruns_the_node_on_resume(tmp_path: Path) -> None:
+    path, run_dir = tmp_path / "editable.py", tmp_path / "run"
+    path.write_text(EDITABLE)
+    assert _run_file(path, run_dir) == (("write", "after"), 2)
+    assert _run_file(path, run_dir) == ((), 0)  # nothing changed: nothing runs or is paid
+
+    path.write_text(EDITABLE.replace("return None  # CHECK", "return None if output else 'empty'"))
+    assert _run_file(path, run_dir) == (("write", "after"), 2)  # the check's node and below
+
+    path.write_text(path.read_text().replace('"found " + term', '"found: " + term'))
+    assert _run_file(path, run_dir) == (("write", "after"), 2)  # the tool's node and below

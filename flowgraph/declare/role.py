@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from flowgraph.declare.advisor import Advisor
 from flowgraph.declare.aliases import INHERIT
+from flowgraph.declare.identity import function_identity
 from flowgraph.declare.tools import Tool
 from flowgraph.errors import GraphError
 from flowgraph.models.router import MAX_FALLBACKS
@@ -99,12 +100,13 @@ class Role:
         return self._tools
 
     def spec(self) -> dict[str, Any]:
-        """Everything that defines what this role does, as JSON data (for fingerprints)."""
+        """Everything that defines what this role does, as JSON data (for fingerprints): its
+        tools and its check by their source too, so editing one re-runs the role's nodes."""
         return {
             "name": self.name,
             "instructions": self.instructions,
             "model": self.model,
-            "tools": [t.to_param() for t in self._tools],
+            "tools": [t.spec() for t in self._tools],
             "output": self.output.model_json_schema() if self.output else None,
             "max_turns": self.max_turns,
             "max_tokens": self.max_tokens,
@@ -112,5 +114,5 @@ class Role:
             "fallbacks": list(self.fallbacks),
             "server_fallbacks": list(self.server_fallbacks),
             "advisor": self.advisor.spec() if isinstance(self.advisor, Advisor) else self.advisor,
-            "check": getattr(self.check, "__qualname__", None),
+            "check": function_identity(self.check) if self.check else None,
         }

@@ -16,6 +16,7 @@ from typing import Any, get_type_hints
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from flowgraph.declare.context import Context
+from flowgraph.declare.identity import function_identity
 from flowgraph.errors import GraphError
 
 __all__ = ["Tool", "ToolResult", "tool"]
@@ -79,6 +80,11 @@ class Tool:
             "description": self.description,
             "input_schema": self.input_schema,
         }
+
+    def spec(self) -> dict[str, Any]:
+        """What defines the tool, for fingerprints: what the model sees, and the function's
+        source (editing the body changes what the tool does)."""
+        return {**self.to_param(), "code": function_identity(self.func)}
 
     async def call(self, arguments: dict[str, Any], context: Context) -> ToolResult:
         """Validate the model's arguments, run the function, and turn any failure into an error
