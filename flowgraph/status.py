@@ -62,7 +62,7 @@ class RunStatus(StrEnum):
     @classmethod
     def of_nodes(cls, statuses: Iterable[str]) -> RunStatus:
         """The run's status from its nodes' final statuses."""
-        found = {NodeStatus(s) for s in statuses}
+        found = {NodeStatus(s) for s in set(statuses)}
         if found == {NodeStatus.PASSED}:
             return cls.PASSED
         if NodeStatus.BUDGET_EXCEEDED in found:

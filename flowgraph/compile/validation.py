@@ -47,21 +47,23 @@ class ValidGraph:
         position = {n: i for i, n in enumerate(names)}
         nodes: dict[str, Node] = {}
         in_order = True  # is the declaration order already a topological order?
-        for name, (node, after) in declared.items():
+        for mine, (name, (node, after)) in enumerate(declared.items()):
             for dep in after:
-                where = position.get(dep)
-                if where is None:
-                    raise GraphError(
-                        f"node {name!r} depends on {dep!r}, which does not exist; "
-                        f"nodes are: {', '.join(top)}"
-                    )
-                if dep == name:
-                    raise GraphError(f"node {name!r} depends on itself; remove it from after=")
-                in_order = in_order and where < position[name]
+                where = position.get(dep, -1)
+                if not 0 <= where < mine:  # rare: unknown, itself, or declared after it
+                    if where < 0:
+                        raise GraphError(
+                            f"node {name!r} depends on {dep!r}, which does not exist; "
+                            f"nodes are: {', '.join(top)}"
+                        )
+                    if dep == name:
+                        raise GraphError(f"node {name!r} depends on itself; remove it from after=")
+                    in_order = False
                 dependents[dep].append(name)
             nodes[name] = node.with_after(tuple(after))
         for name, node in nodes.items():
-            nodes[name] = node.link(nodes)
+            if node.links:
+                nodes[name] = node.link(nodes)
         # Declared in dependency order (the usual case), the order is the declaration order:
         # exactly what Kahn's algorithm with declaration-order ties would give.
         order = tuple(names) if in_order else _topological_order(names, nodes, dependents)

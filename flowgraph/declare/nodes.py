@@ -48,16 +48,13 @@ class _Kind:
     kind: ClassVar[str]
     timeout: float | None = None
     retries: int = 0
+    role_name: str | None = None  # the role it runs, for the ledger's ``role`` field
+    links: ClassVar[bool] = False  # whether ``link`` has references to resolve
 
     @property
     def model(self) -> str:
         """The model(s) it runs on, as the progress view shows them (``""`` for none)."""
         return ""
-
-    @property
-    def role_name(self) -> str | None:
-        """The role it runs, for the ledger's ``role`` field."""
-        return None
 
     def role_tasks(self) -> tuple[RoleTask, ...]:
         """The role tasks it renders (empty for a kind without a model)."""
@@ -98,7 +95,7 @@ class RoleNode(_Kind):
         return self.role.retries
 
     @property
-    def role_name(self) -> str | None:
+    def role_name(self) -> str | None:  # type: ignore[override]
         return self.role.name
 
     def role_tasks(self) -> tuple[RoleTask, ...]:
@@ -226,6 +223,7 @@ class ReviewLoopNode(_Pattern):
     work back to that node's role with the review attached, at most ``max_rounds`` rounds."""
 
     kind: ClassVar[str] = "loop"
+    links: ClassVar[bool] = True
 
     name: str
     work_name: str

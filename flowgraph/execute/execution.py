@@ -40,7 +40,7 @@ from flowgraph.ledger.schema import LedgerDoc, NodeRecord
 from flowgraph.ledger.store import Ledger
 from flowgraph.logs import get_logger
 from flowgraph.money.pricing import DEFAULT_PRICING
-from flowgraph.status import NodeStatus, RunStatus
+from flowgraph.status import RunStatus
 
 __all__ = ["Execution", "run_graph"]
 
@@ -128,9 +128,7 @@ class Execution:
             todo.append(name)
             if record is None or record.status != "pending" or record.fingerprint != prints[name]:
                 node = self.valid.nodes[name]
-                self.recorder.planned(
-                    name, fingerprint=prints[name], kind=node.kind, role=node.role_name
-                )
+                self.recorder.planned(name, fingerprint, node.kind, node.role_name)
         return todo
 
     def _needs_models(self) -> bool:
@@ -206,7 +204,7 @@ class Execution:
 
     def _finish(self) -> RunResult:
         records = self.ledger.doc.nodes
-        statuses = {n: NodeStatus(records[n].status) for n in self.valid.order}
+        statuses = {n: records[n].status for n in self.valid.order}
         status = RunStatus.of_nodes(statuses.values())
         counts: dict[str, int] = {}
         for s in statuses.values():
@@ -225,18 +223,11 @@ class Execution:
 
     # -- one node, by its kind ----------------------------------------------------------------
 
-    def _context(self, name: str) -> Context:
-        return Context(
-            node=name,
-            input=self.ledger.doc.input,
-            outputs=Upstream(self.valid, name, self.state.outputs),
-            run_dir=self.place.run_dir,
-            workspace=self.place.workspace,
-        )
-
     async def _run_node(self, name: str, attempt: int) -> Any:
         node = self.valid.nodes[name]
-        ctx = self._context(name)
+        place = self.place
+        ctx = Context(name, self.ledger.doc.input, Upstream(self.valid, name, self.state.outputs),
+                      place.run_dir, place.workspace)  # fmt: skip
         if type(node) is StepNode:  # the common case, without a table lookup
             return storable(name, await node.func(ctx))
         return storable(name, await self._runners[type(node)](node, ctx))

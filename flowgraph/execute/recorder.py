@@ -122,7 +122,7 @@ class Recorder:
 
     # -- planning and finishing -------------------------------------------------------------
 
-    def planned(self, name: str, *, fingerprint: str, kind: str, role: str | None) -> None:
+    def planned(self, name: str, fingerprint: str, kind: str, role: str | None) -> None:
         """Mark ``name`` pending (in memory: the snapshot before any node starts records it)."""
         self.ledger.set_node(
             name, status=NodeStatus.PENDING, fingerprint=fingerprint, kind=kind, role=role

@@ -72,6 +72,8 @@ class Scheduler:
         self._should_retry = should_retry
         self._backoff = backoff
         self._limit = asyncio.Semaphore(max_concurrency) if max_concurrency else None
+        # How many dependencies each node still waits for; a node leaves this table when it
+        # starts or is skipped, so a dependent that is not in it is not ours to start.
         if len(self._todo) == len(order):  # a fresh run: every dependency is still to come
             self._waiting = {n: len(after[n]) for n in order}
         else:
@@ -84,7 +86,8 @@ class Scheduler:
             dependents = built
         self._dependents = dependents
         self._ready = [n for n in order if n in self._todo and self._waiting[n] == 0]
-        self._finished: set[str] = set()
+        for name in self._ready:
+            del self._waiting[name]
         self._group: asyncio.TaskGroup | None = None
 
     async def run(self) -> None:
@@ -108,18 +111,22 @@ class Scheduler:
                 ok = True
         else:
             ok = await self._attempts(name)
-        self._finished.add(name)
-        assert self._group is not None
         if ok is None:  # paused: what depends on it waits for a later run
             return
-        if ok:
-            for child in self._dependents[name]:
-                if child in self._todo and child not in self._finished:
-                    self._waiting[child] -= 1
-                    if self._waiting[child] == 0:
-                        self._group.create_task(self._node(child), name=child)
-        else:
+        if not ok:
             self._skip_below(name)
+            return
+        waiting = self._waiting
+        assert self._group is not None
+        for child in self._dependents[name]:
+            left = waiting.get(child)
+            if left is None:
+                continue  # not to run now, or skipped
+            if left > 1:
+                waiting[child] = left - 1
+            else:
+                del waiting[child]
+                self._group.create_task(self._node(child), name=child)
 
     async def _attempts(self, name: str, attempt: int = 1) -> bool | None:
         try:
@@ -169,8 +176,7 @@ class Scheduler:
         stack = list(self._dependents[failed])
         while stack:
             child = stack.pop()
-            if child in self._todo and child not in self._finished:
-                self._finished.add(child)
+            if self._waiting.pop(child, None) is not None:
                 self._hooks.skipped(child, f"upstream node {failed!r} did not pass")
                 stack.extend(self._dependents[child])
 

@@ -21,10 +21,12 @@ class Upstream(Mapping[str, Any]):
 
     def __init__(self, valid: ValidGraph, node: str, outputs: Mapping[str, Any]) -> None:
         self._valid, self._node, self._outputs = valid, node, outputs
-        scope = scope_of(node)
+        scope = scope_of(node) if "." in node else ""
         self._scope = scope + "." if scope else ""
 
     def _full(self, name: str) -> str | None:
+        if not self._scope and name in self._valid.nodes[self._node].after:
+            return name  # a direct dependency, the usual read: no walk over all ancestors
         ancestors = self._valid.ancestors(self._node)
         if self._scope and self._scope + name in ancestors:
             return self._scope + name

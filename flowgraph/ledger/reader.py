@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from flowgraph.errors import LedgerCorruptError, LedgerError, LedgerVersionError
 from flowgraph.ledger.schema import SCHEMA_VERSION, LedgerDoc, NodeRecord
+from flowgraph.status import NodeStatus
 
 __all__ = ["JOURNAL_FILE", "LEDGER_FILE", "load", "stamp"]
 
@@ -129,6 +130,8 @@ def _apply(doc: LedgerDoc, entry: Any) -> bool:
         target = doc
     try:
         for key, value in fields.items():
+            if key == "status" and target is not doc:
+                value = NodeStatus(value)
             setattr(target, key, value)
     except (AttributeError, TypeError, ValueError):
         return False

@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from flowgraph.status import NodeStatus, RunStatus
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -16,29 +18,10 @@ __all__ = [
     "JournalInfo",
     "LedgerDoc",
     "NodeRecord",
-    "NodeStatus",
-    "RunStatus",
     "now_iso",
 ]
 
 SCHEMA_VERSION = 1
-
-NodeStatus = Literal[
-    "pending",
-    "running",
-    "passed",
-    "failed",
-    "skipped",
-    "interrupted",
-    "waiting_approval",
-    "budget_exceeded",
-    "incomplete",
-]
-RunStatus = Literal[
-    "running", "passed", "failed", "interrupted", "budget_exceeded", "waiting_approval",
-    "incomplete",
-]  # fmt: skip
-
 
 _last_stamp: tuple[int, str] = (-1, "")
 
@@ -63,7 +46,7 @@ class NodeRecord:
     dump) anyway.
     """
 
-    status: NodeStatus = "pending"
+    status: NodeStatus = NodeStatus.PENDING
     fingerprint: str = ""
     kind: str = "role"
     attempts: int = 0
@@ -127,7 +110,7 @@ class LedgerDoc(BaseModel):
     run_id: str
     graph: GraphInfo
     input: dict[str, Any] = Field(default_factory=dict)
-    status: RunStatus = "running"
+    status: RunStatus = RunStatus.RUNNING
     created_at: str
     updated_at: str
     current_state: str = ""

@@ -44,9 +44,9 @@ from flowgraph.ledger.schema import (
     GraphInfo,
     LedgerDoc,
     NodeRecord,
-    NodeStatus,
     now_iso,
 )
+from flowgraph.status import NodeStatus
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -54,7 +54,6 @@ __all__ = [
     "Ledger",
     "LedgerDoc",
     "NodeRecord",
-    "NodeStatus",
     "now_iso",
 ]
 
@@ -192,11 +191,17 @@ class Ledger:
 
     def update_node(self, name: str, **fields: Any) -> None:
         """Change fields of a node's record and journal the change."""
-        record = self.node(name)
+        record = self.doc.nodes.get(name) or self.node(name)
+        status = fields.get("status")
+        if status is not None and type(status) is not NodeStatus:
+            fields["status"] = NodeStatus(status)  # a ValueError names a status that is none
         if "output" in fields:
             fields = self._place_output(name, fields)
         for key, value in fields.items():
             setattr(record, key, value)
+        if self._fd is None:  # in memory: nothing to journal
+            self._changed = True
+            return
         self._journal({"n": name, "f": fields})
 
     def update_run(self, **fields: Any) -> None:
