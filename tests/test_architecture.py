@@ -5,6 +5,7 @@ others. The order is the one drawn in docs/architecture.md."""
 from __future__ import annotations
 
 import ast
+import importlib
 from pathlib import Path
 
 import networkx as nx
@@ -130,3 +131,19 @@ def test_the_contract_sees_imports_inside_functions(tmp_path: Path) -> None:
     path.write_text("def f():\n    from flowgraph.cli.app import main\n    return main\n")
     known = {"flowgraph.cli.app", "flowgraph.ledger.store"}
     assert imports_of("flowgraph.ledger.store", path, known) == {"flowgraph.cli.app"}
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "names"),
+    [
+        ("flowgraph.pricing", "flowgraph.money.pricing", ["DEFAULT_PRICING", "Pricing"]),
+        ("flowgraph.model", "flowgraph.models.seam", ["Model", "ModelRequest", "Usage"]),
+        ("flowgraph.advisor", "flowgraph.declare.advisor", ["Advisor"]),
+        ("flowgraph.anthropic_model", "flowgraph.models.anthropic", ["AnthropicModel"]),
+    ],
+)
+def test_import_paths_users_already_use_still_give_the_same_objects(
+    old: str, new: str, names: list[str]
+) -> None:
+    old_module, new_module = importlib.import_module(old), importlib.import_module(new)
+    assert [getattr(old_module, n) is getattr(new_module, n) for n in names] == [True] * len(names)

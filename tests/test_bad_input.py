@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import CliResult
 from filelock import FileLock
 
 from flowgraph.cli.launch import load_graph
@@ -881,20 +882,14 @@ def test_catalogue_is_large_enough() -> None:
     assert len({c.id for c in CASES}) == len(CASES)
 
 
-@pytest.mark.parametrize("bad", CASES, ids=[c.id for c in CASES])
-def test_bad_input(bad: Case, tmp_path: Path, flowgraph_exe: list[str]) -> None:
-    with ExitStack() as stack:
-        args = bad.setup(tmp_path, stack)
-        before = snapshot(tmp_path)
-        proc = subprocess.run(
-            [*flowgraph_exe, *args],
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,
-            timeout=60,
-            env=_env(),
-        )
-        after = snapshot(tmp_path)
+# A few cases also run through the real console script in a subprocess, exactly as a user
+# types them: the entry point, the interpreter's start-up and the process's exit code.
+SMOKE = ("cycle-run", "ledger-truncated", "input-bad-json", "resume-while-locked",
+         "cli-unknown-option")  # fmt: skip
+
+
+def check(bad: Case, args: list[str], proc: CliResult | subprocess.CompletedProcess[str],
+          before: dict[str, bytes | None], after: dict[str, bytes | None]) -> None:  # fmt: skip
     shown = f"flowgraph {' '.join(args)}\n--- stdout\n{proc.stdout}--- stderr\n{proc.stderr}"
     assert "Traceback" not in proc.stdout + proc.stderr, shown
     assert proc.returncode == 2, shown
@@ -914,3 +909,37 @@ def test_bad_input(bad: Case, tmp_path: Path, flowgraph_exe: list[str]) -> None:
         f"added: {sorted(after.keys() - before.keys())}, "
         f"removed: {sorted(before.keys() - after.keys())}\n{shown}"
     )
+
+
+@pytest.mark.parametrize("bad", CASES, ids=[c.id for c in CASES])
+def test_bad_input(bad: Case, tmp_path: Path, cli: Callable[..., CliResult]) -> None:
+    with ExitStack() as stack:
+        args = bad.setup(tmp_path, stack)
+        before = snapshot(tmp_path)
+        proc = cli(*args, cwd=tmp_path)
+        after = snapshot(tmp_path)
+    check(bad, args, proc, before, after)
+
+
+def test_smoke_cases_are_in_the_catalogue() -> None:
+    assert set(SMOKE) <= {c.id for c in CASES}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bad", [c for c in CASES if c.id in SMOKE], ids=lambda c: c.id)
+def test_bad_input_through_the_console_script(
+    bad: Case, tmp_path: Path, flowgraph_exe: list[str]
+) -> None:
+    with ExitStack() as stack:
+        args = bad.setup(tmp_path, stack)
+        before = snapshot(tmp_path)
+        proc = subprocess.run(
+            [*flowgraph_exe, *args],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=60,
+            env=_env(),
+        )
+        after = snapshot(tmp_path)
+    check(bad, args, proc, before, after)

@@ -200,6 +200,7 @@ def test_prompt_caching_reads_the_prefix_on_later_turns(emu: Emulator, tmp_path:
     assert cached.usage["cache_creation_input_tokens"] > 0
 
 
+@pytest.mark.slow
 def test_no_trace_of_the_api_key_in_the_run_dir_or_logs(
     emu: Emulator, tmp_path: Path, flowgraph_exe: list[str]
 ) -> None:

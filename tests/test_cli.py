@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
+from collections.abc import Callable
 from pathlib import Path
+
+from conftest import CliResult
 
 from flowgraph import Ledger
 
@@ -23,66 +25,61 @@ graph.node("check", check, after=["api"])
 """
 
 
-def cli(exe: list[str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*exe, *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+Cli = Callable[..., CliResult]
 
 
-def test_run_then_status_table_and_json(tmp_path: Path, flowgraph_exe: list[str]) -> None:
+def test_run_then_status_table_and_json(tmp_path: Path, cli: Cli) -> None:
     (tmp_path / "team.py").write_text(TEAM)
-    done = cli(
-        flowgraph_exe, tmp_path, "run", "team.py", "--input", "feature=login", "--run-dir", "r"
-    )
+    done = cli("run", "team.py", "--input", "feature=login", "--run-dir", "r", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "plan: passed after 1 turns, 0 tool calls" in done.stdout
     assert "run team-" in done.stdout and "passed" in done.stdout
     assert "flowgraph status r" in done.stdout
 
-    table = cli(flowgraph_exe, tmp_path, "status", "r")
+    table = cli("status", "r", cwd=tmp_path)
     assert table.returncode == 0
     assert "claude-opus-5-5" in table.stdout and "3 of 3 nodes passed" in table.stdout
 
-    summary = json.loads(cli(flowgraph_exe, tmp_path, "status", "r", "--json").stdout)
+    summary = json.loads(cli("status", "r", "--json", cwd=tmp_path).stdout)
     assert summary["status"] == "passed"
     assert summary["counts"] == {"passed": 3}
     assert summary["features"] == [{"name": n, "passes": True} for n in ("plan", "api", "check")]
     assert summary["nodes"]["plan"]["model"] == "claude-opus-5-5"
 
 
-def test_run_into_an_existing_run_dir_resumes_it(tmp_path: Path, flowgraph_exe: list[str]) -> None:
+def test_run_into_an_existing_run_dir_resumes_it(tmp_path: Path, cli: Cli) -> None:
     (tmp_path / "team.py").write_text(TEAM)
-    cli(flowgraph_exe, tmp_path, "run", "team.py", "-i", "feature=x", "--run-dir", "r")
-    again = cli(flowgraph_exe, tmp_path, "run", "team.py", "--run-dir", "r")
+    cli("run", "team.py", "-i", "feature=x", "--run-dir", "r", cwd=tmp_path)
+    again = cli("run", "team.py", "--run-dir", "r", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert again.stdout.count("passed earlier, reused") == 3
-    resumed = cli(flowgraph_exe, tmp_path, "resume", "r")
+    resumed = cli("resume", "r", cwd=tmp_path)
     assert resumed.returncode == 0 and "0 of 3 nodes to run" in resumed.stdout
 
 
-def test_show_prints_mermaid(tmp_path: Path, flowgraph_exe: list[str]) -> None:
+def test_show_prints_mermaid(tmp_path: Path, cli: Cli) -> None:
     (tmp_path / "team.py").write_text(TEAM)
-    shown = cli(flowgraph_exe, tmp_path, "show", "team.py:graph", "--format", "mermaid")
+    shown = cli("show", "team.py:graph", "--format", "mermaid", cwd=tmp_path)
     assert shown.returncode == 0
     assert shown.stdout.startswith("flowchart TD\n")
     assert "plan --> api" in shown.stdout and "api --> check" in shown.stdout
 
 
-def test_failed_run_exits_1_and_says_what_to_do(tmp_path: Path, flowgraph_exe: list[str]) -> None:
+def test_failed_run_exits_1_and_says_what_to_do(tmp_path: Path, cli: Cli) -> None:
     (tmp_path / "bad.py").write_text(
         "from flowgraph import Graph\n"
         "async def boom(ctx):\n    raise RuntimeError('tests failed: 2 of 5')\n"
         "graph = Graph('bad')\ngraph.node('tests', boom)\n"
     )
-    failed = cli(flowgraph_exe, tmp_path, "run", "bad.py", "--run-dir", "r")
+    failed = cli("run", "bad.py", "--run-dir", "r", cwd=tmp_path)
     assert failed.returncode == 1
     assert "tests: failed: tests failed: 2 of 5" in failed.stdout
     assert "fix the failure of tests" in failed.stdout
     assert Ledger.read(tmp_path / "r").nodes["tests"].error == "tests failed: 2 of 5"
 
 
-def test_demo_runs_offline_and_says_the_models_are_scripted(
-    tmp_path: Path, flowgraph_exe: list[str]
-) -> None:
-    demo = cli(flowgraph_exe, tmp_path, "demo", "--run-dir", "d")
+def test_demo_runs_offline_and_says_the_models_are_scripted(tmp_path: Path, cli: Cli) -> None:
+    demo = cli("demo", "--run-dir", "d", cwd=tmp_path)
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert "SCRIPTED" in demo.stdout
     assert "flowgraph resume" in demo.stdout or "flowgraph status d" in demo.stdout
@@ -90,11 +87,9 @@ def test_demo_runs_offline_and_says_the_models_are_scripted(
     assert doc.status == "passed" and len(doc.nodes) >= 5
 
 
-def test_log_json_writes_json_lines_with_run_and_node(
-    tmp_path: Path, flowgraph_exe: list[str]
-) -> None:
+def test_log_json_writes_json_lines_with_run_and_node(tmp_path: Path, cli: Cli) -> None:
     (tmp_path / "team.py").write_text(TEAM)
-    done = cli(flowgraph_exe, tmp_path, "run", "team.py", "-i", "feature=x", "--log-json")
+    done = cli("run", "team.py", "-i", "feature=x", "--log-json", cwd=tmp_path)
     lines = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
     started = [e for e in lines if e["event"] == "NodeStarted"]
     assert {e["node"] for e in started} == {"plan", "api", "check"}
@@ -113,18 +108,18 @@ graph.node("build", Role("builder", "You build.", advisor=Advisor(mode="emulated
 """
 
 
-def test_cost_and_status_show_advisor_spend_apart(tmp_path: Path, flowgraph_exe: list[str]) -> None:
+def test_cost_and_status_show_advisor_spend_apart(tmp_path: Path, cli: Cli) -> None:
     (tmp_path / "advised.py").write_text(ADVISED)
-    assert cli(flowgraph_exe, tmp_path, "run", "advised.py", "--run-dir", "r").returncode == 0
-    table = cli(flowgraph_exe, tmp_path, "cost", "r")
+    assert cli("run", "advised.py", "--run-dir", "r", cwd=tmp_path).returncode == 0
+    table = cli("cost", "r", cwd=tmp_path)
     assert table.returncode == 0
     assert "advisor consults by role" in table.stdout
     assert "executor $" in table.stdout and "+ advisor $" in table.stdout
-    data = json.loads(cli(flowgraph_exe, tmp_path, "cost", "r", "--json").stdout)
+    data = json.loads(cli("cost", "r", "--json", cwd=tmp_path).stdout)
     assert data["advisor_by_role"]["builder"]["consults"] == 1
     assert data["advisor_by_role"]["builder"]["consult_rate"] == 0.5  # 1 consult in 2 turns
     assert set(data["by_kind"]) == {"executor", "advisor"}
     total = data["by_kind"]["executor"]["cost_usd"] + data["by_kind"]["advisor"]["cost_usd"]
     assert data["run"]["cost_usd"] == total
-    status = cli(flowgraph_exe, tmp_path, "status", "r")
+    status = cli("status", "r", cwd=tmp_path)
     assert "1 consults, $" in status.stdout

@@ -315,6 +315,7 @@ def test_testing_package_and_emulator_do_not_import_the_sdk() -> None:
     assert done.returncode == 0, done.stderr
 
 
+@pytest.mark.slow
 def test_a_process_with_a_running_emulator_exits_promptly(tmp_path: Path) -> None:
     # The emulator is left running, with an SDK connection open to it: exit must not wait.
     code = (
@@ -336,6 +337,7 @@ def test_a_process_with_a_running_emulator_exits_promptly(tmp_path: Path) -> Non
     assert time.monotonic() - started < 15
 
 
+@pytest.mark.slow
 def test_cli_demo_prints_the_fallback_and_exits_promptly(tmp_path: Path) -> None:
     exe = Path(sys.executable).with_name("flowgraph")
     command = [str(exe)] if exe.exists() else [sys.executable, "-m", "flowgraph.cli.app"]

@@ -118,6 +118,7 @@ def test_connections_are_kept_alive(emu: Emulator) -> None:
     assert sockets[0] is sockets[1] is sockets[2]
 
 
+@pytest.mark.slow
 def test_sustains_200_concurrent_streaming_clients(emu: Emulator) -> None:
     emu.latency = 0.05
 
@@ -246,6 +247,7 @@ def test_request_log_redacts_auth_headers(emu: Emulator) -> None:
     assert "sk-very-secret" not in repr(emu.requests)
 
 
+@pytest.mark.slow
 def test_script_file_and_cli(tmp_path: Path) -> None:
     script: dict[str, Any] = {
         "models": {

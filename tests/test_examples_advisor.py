@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
-import os
-import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from conftest import CliResult
 
 from flowgraph import Graph
 from flowgraph.ledger.store import Ledger
@@ -20,7 +19,6 @@ from flowgraph.money.pricing import DEFAULT_PRICING
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "advisor_team.py"
-FLOWGRAPH = Path(sys.executable).with_name("flowgraph")
 _fresh = itertools.count()
 
 
@@ -40,10 +38,6 @@ def example(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     yield module
     if module.emulator is not None:
         module.emulator.stop()
-
-
-def _cli_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
 
 
 def test_offline_the_module_holds_one_graph_on_the_emulator(example: ModuleType) -> None:
@@ -90,17 +84,13 @@ def test_the_haiku_coder_consults_opus_natively_and_pays_opus_rates(
     assert "advisor-tool-2026-03-01" in sent[1].headers["anthropic-beta"]
 
 
-def test_flowgraph_run_and_show_work_on_the_example(tmp_path: Path) -> None:
-    run = subprocess.run(
-        [str(FLOWGRAPH), "run", str(EXAMPLE), "--run-dir", str(tmp_path / "run")],
-        capture_output=True, text=True, timeout=60, env=_cli_env(), cwd=tmp_path,
-    )  # fmt: skip
+def test_flowgraph_run_and_show_work_on_the_example(
+    tmp_path: Path, cli: Callable[..., CliResult]
+) -> None:
+    run = cli("run", str(EXAMPLE), "--run-dir", str(tmp_path / "run"), cwd=tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "passed" in run.stdout
     assert Ledger.read(tmp_path / "run").nodes["fix"].consults[0]["mode"] == "native"
-    show = subprocess.run(
-        [str(FLOWGRAPH), "show", str(EXAMPLE)],
-        capture_output=True, text=True, timeout=60, env=_cli_env(), cwd=tmp_path,
-    )  # fmt: skip
+    show = cli("show", str(EXAMPLE), cwd=tmp_path)
     assert show.returncode == 0, show.stderr
     assert "fix --> review" in show.stdout

@@ -12,10 +12,12 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import CliResult
 
 from flowgraph import Graph, Ledger
 from flowgraph.testing import ScriptedModel
@@ -48,10 +50,14 @@ FIRST_RUN = {
 }
 
 
-def flowgraph(exe: list[str], *args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*exe, *map(str, args)], cwd=ROOT, env=OFFLINE, capture_output=True, text=True, timeout=60
-    )
+@pytest.fixture
+def flowgraph(cli: Callable[..., CliResult]) -> Callable[..., CliResult]:
+    """The command in this process, from the repository root, offline (no API key)."""
+
+    def call(*args: str | Path) -> CliResult:
+        return cli(*map(str, args), cwd=ROOT)
+
+    return call
 
 
 def ledger(run_dir: Path) -> dict[str, Any]:
@@ -70,8 +76,8 @@ def _load(name: str) -> Any:
 
 
 @pytest.mark.parametrize("name", sorted(SHAPES))
-def test_show_draws_the_pattern(flowgraph_exe: list[str], name: str) -> None:
-    shown = flowgraph(flowgraph_exe, "show", f"examples/{name}.py")
+def test_show_draws_the_pattern(flowgraph: Callable[..., CliResult], name: str) -> None:
+    shown = flowgraph("show", f"examples/{name}.py")
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.startswith("flowchart TD\n")
     for shape in SHAPES[name]:
@@ -95,11 +101,11 @@ def test_example_is_short_scripted_offline_and_real_with_a_key(
 
 @pytest.mark.parametrize("name", sorted(set(FIRST_RUN) - {"steering"}))  # steered below
 def test_example_runs_offline_to_its_status(
-    flowgraph_exe: list[str], tmp_path: Path, name: str
+    flowgraph: Callable[..., CliResult], tmp_path: Path, name: str
 ) -> None:
     extra, status = FIRST_RUN[name]
     run_dir = tmp_path / "run"
-    done = flowgraph(flowgraph_exe, "run", f"examples/{name}.py", "--run-dir", run_dir, *extra)
+    done = flowgraph("run", f"examples/{name}.py", "--run-dir", run_dir, *extra)
     assert done.returncode == 0, done.stdout + done.stderr
     doc = ledger(run_dir)
     assert doc["status"] == status, doc["current_state"]
@@ -123,10 +129,10 @@ def test_example_runs_offline_to_its_status(
 
 
 def test_gate_example_waits_then_approve_and_resume_run_the_deploy(
-    flowgraph_exe: list[str], tmp_path: Path
+    flowgraph: Callable[..., CliResult], tmp_path: Path
 ) -> None:
     run_dir = tmp_path / "run"
-    first = flowgraph(flowgraph_exe, "run", "examples/approval_gate.py", "--run-dir", run_dir)
+    first = flowgraph("run", "examples/approval_gate.py", "--run-dir", run_dir)
     assert first.returncode == 0, first.stderr
     doc = ledger(run_dir)
     statuses = {n: r["status"] for n, r in doc["nodes"].items()}
@@ -134,9 +140,9 @@ def test_gate_example_waits_then_approve_and_resume_run_the_deploy(
                         "changelog": "passed"}  # fmt: skip
     assert f"flowgraph approve {run_dir} gate" in first.stdout
 
-    approved = flowgraph(flowgraph_exe, "approve", run_dir, "gate", "--note", "after 18:00")
+    approved = flowgraph("approve", run_dir, "gate", "--note", "after 18:00")
     assert approved.returncode == 0, approved.stderr
-    resumed = flowgraph(flowgraph_exe, "resume", run_dir)
+    resumed = flowgraph("resume", run_dir)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     doc = ledger(run_dir)
     assert doc["status"] == "passed"
@@ -146,17 +152,17 @@ def test_gate_example_waits_then_approve_and_resume_run_the_deploy(
 
 
 def test_checklist_example_takes_three_items_a_run(
-    flowgraph_exe: list[str], tmp_path: Path
+    flowgraph: Callable[..., CliResult], tmp_path: Path
 ) -> None:
     run_dir = tmp_path / "run"
-    first = flowgraph(flowgraph_exe, "run", "examples/checklist.py", "--run-dir", run_dir,
+    first = flowgraph("run", "examples/checklist.py", "--run-dir", run_dir,
                       "--max-items", "3")  # fmt: skip
     assert first.returncode == 0, first.stdout + first.stderr
     doc = ledger(run_dir)
     assert doc["status"] == "incomplete"
     assert [f["passes"] for f in doc["features"]] == [True] * 3 + [False] * 3
 
-    second = flowgraph(flowgraph_exe, "resume", run_dir, "--max-items", "3")
+    second = flowgraph("resume", run_dir, "--max-items", "3")
     assert second.returncode == 0, second.stdout + second.stderr
     doc = ledger(run_dir)
     assert doc["status"] == "passed"
@@ -165,6 +171,7 @@ def test_checklist_example_takes_three_items_a_run(
     assert all(doc["nodes"][f"endpoints[{f['name']}]"]["attempts"] == 1 for f in doc["features"])
 
 
+@pytest.mark.slow
 def test_steering_example_takes_a_message_from_another_process(
     flowgraph_exe: list[str], tmp_path: Path
 ) -> None:
@@ -180,7 +187,10 @@ def test_steering_example_takes_a_message_from_another_process(
         ):
             assert time.monotonic() < deadline and proc.poll() is None, "audit never ran"
             time.sleep(0.1)
-        sent = flowgraph(flowgraph_exe, "steer", run_dir, "audit", "Runtime deps only.")
+        steer = [*flowgraph_exe, "steer", str(run_dir), "audit", "Runtime deps only."]
+        sent = subprocess.run(
+            steer, cwd=ROOT, env=OFFLINE, capture_output=True, text=True, timeout=60
+        )
         assert sent.returncode == 0, sent.stderr
         out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, out
@@ -191,6 +201,7 @@ def test_steering_example_takes_a_message_from_another_process(
     assert record["output"] == "Audit done. Followed: Runtime deps only."
 
 
+@pytest.mark.slow
 def test_steering_example_from_python_with_the_run_handle(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -185,6 +185,7 @@ def test_map_over_something_not_a_list_is_a_clear_node_error() -> None:
         result.raise_for_status()
 
 
+@pytest.mark.slow
 def test_map_of_ten_thousand_items_with_a_durable_ledger_completes(tmp_path: Path) -> None:
     async def double(ctx: Context) -> int:
         return int(ctx.item) * 2

@@ -13,8 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from flowgraph import Ledger
 from flowgraph.ledger.store import LedgerDoc
+
+pytestmark = pytest.mark.slow
 
 COMMON = """
 import asyncio, os

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import flowgraph
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,6 +20,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_ruff_lint_and_format_are_clean() -> None:
     lint = run("ruff", "check", "flowgraph", "tests", "examples", "benchmarks")
     assert lint.returncode == 0, lint.stdout + lint.stderr
@@ -25,6 +28,7 @@ def test_ruff_lint_and_format_are_clean() -> None:
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
 
 
+@pytest.mark.slow
 def test_mypy_strict_is_clean() -> None:
     result = run("mypy")
     assert result.returncode == 0, result.stdout + result.stderr

@@ -11,6 +11,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from flowgraph import Context, Graph, Ledger, Role
 from flowgraph.testing import ScriptedModel
 
@@ -63,6 +65,7 @@ class LedgerWatcher(threading.Thread):
             time.sleep(0.002)
 
 
+@pytest.mark.slow
 def test_sigkilled_run_resumes_in_a_new_process_without_rerunning_passed_nodes(
     tmp_path: Path, flowgraph_exe: list[str]
 ) -> None:
@@ -176,6 +179,7 @@ graph.node("slow", slow)
 """
 
 
+@pytest.mark.slow
 def test_second_process_on_the_same_run_gets_a_clear_error_and_changes_nothing(
     tmp_path: Path, flowgraph_exe: list[str]
 ) -> None:

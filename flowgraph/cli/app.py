@@ -11,8 +11,9 @@ import dataclasses
 import json
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 
@@ -27,7 +28,7 @@ from flowgraph import (
     RunStatus,
 )
 
-__all__ = ["app", "main"]
+__all__ = ["app", "invoke", "main"]
 
 app = typer.Typer(
     add_completion=False,
@@ -293,23 +294,35 @@ def _send(run_dir: Path, kind: Any, node: str, text: str) -> None:
     typer.echo(f"{node}: {after[kind]}")
 
 
-def main() -> None:
-    """Console entry point: user mistakes become one line on stderr and exit code 2."""
+def invoke(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default: ``sys.argv[1:]``) and return its exit code.
+
+    A user mistake (a ``FlowgraphError`` or a usage error) prints one ``error: ...`` line on
+    stderr and returns 2; a bug still raises, with its traceback.
+    """
     try:
-        code = app(standalone_mode=False)
+        code = app(args=None if argv is None else list(argv), prog_name="flowgraph",
+                   standalone_mode=False)  # fmt: skip
     except FlowgraphError as exc:
-        _fail(str(exc))
+        return _fail(str(exc))
     except _usage_error() as exc:
         where = exc.ctx.command_path if exc.ctx else "flowgraph"
-        _fail(f"{exc.format_message().rstrip('.')}; use `{where} --help` to see what it takes")
+        return _fail(
+            f"{exc.format_message().rstrip('.')}; use `{where} --help` to see what it takes"
+        )
     except typer.Abort:
-        sys.exit(130)
-    sys.exit(code if isinstance(code, int) else 0)
+        return 130
+    return code if isinstance(code, int) else 0
 
 
-def _fail(message: str) -> NoReturn:
+def main() -> None:
+    """Console entry point (``flowgraph``)."""
+    sys.exit(invoke())
+
+
+def _fail(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
-    sys.exit(2)
+    return 2
 
 
 def _usage_error() -> Any:
