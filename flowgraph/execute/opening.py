@@ -66,12 +66,8 @@ def open_ledger(valid: ValidGraph, input: Mapping[str, Any] | None, options: Run
     if run_dir is None:
         # No directory, no resume: the graph's fingerprint would never be compared.
         return Ledger.memory(run_id=run_id, graph=valid.name, fingerprint="", input=values)
-    ledger = Ledger.create(
-        run_dir, run_id=run_id, graph=valid.name, fingerprint=valid.fingerprint, input=values
-    )
-    if options.source is not None:
-        ledger.update_run(source=dict(options.source))
-    return ledger
+    return Ledger.create(run_dir, run_id=run_id, graph=valid.name, fingerprint=valid.fingerprint,
+                         input=values, source=options.source)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from flowgraph.events import (
 )
 from flowgraph.execute.emitter import Emitter
 from flowgraph.ledger.inbox import Inbox, deliver_steering, record_messages
+from flowgraph.ledger.paths import artifact_path
 from flowgraph.ledger.schema import NodeRecord, now_iso
 from flowgraph.ledger.store import Ledger
 from flowgraph.money.accounting import Spend
@@ -217,7 +218,7 @@ class Recorder:
             # Compact JSON: indent= falls back to the pure-Python encoder on the event loop.
             archive = {"node": name, "requests": report.requests, "messages": report.transcript}
             blob = json.dumps(archive, default=str).encode()
-            self.ledger.write_artifact(f"transcripts/{name}.json", blob, durable=False)
+            self.ledger.write_artifact(artifact_path("transcripts", name), blob, durable=False)
         fields: dict[str, Any] = {
             "turns": report.turns,
             "tool_calls": report.tool_calls,

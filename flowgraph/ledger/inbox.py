@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Literal
 
 from flowgraph.errors import ConfigError
+from flowgraph.ledger.reader import INBOX_FILE, inbox_messages
 from flowgraph.ledger.store import Ledger, now_iso
 
 __all__ = ["INBOX_FILE", "Inbox", "deliver_steering", "post", "record_messages"]
 
-INBOX_FILE = "inbox.jsonl"
 Kind = Literal["approve", "reject", "steer"]
 
 
@@ -39,6 +40,9 @@ def post(run_dir: str | Path, kind: Kind, node: str, text: str = "") -> dict[str
         raise ConfigError(
             f"node {node!r} already {record.status}; steer a node that is running or pending"
         )
+    # A bad line already in the inbox would stop the run at its next read: say so now rather
+    # than answer "approved" for a message the run would never get to.
+    inbox_messages(path, doc.inbox_offset, doc.nodes)
     message = {"at": now_iso(), "kind": kind, "node": node, "text": text}
     line = (json.dumps(message) + "\n").encode()
     fd = os.open(path / INBOX_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -56,41 +60,30 @@ class Inbox:
         self.path = run_dir / INBOX_FILE if run_dir else None
         self.offset = offset
         self._memory: list[dict[str, Any]] = []
+        self._nodes: Collection[str] = ()
 
     def post(self, kind: Kind, node: str, text: str = "") -> None:
         """Deliver in-process (``Run.steer``) without a file."""
         self._memory.append({"at": now_iso(), "kind": kind, "node": node, "text": text})
 
     def read_new(self) -> list[dict[str, Any]]:
-        """Messages not read before; a torn last line waits for its end."""
+        """Messages not read before, each checked against the schema and the run's nodes;
+        a torn last line waits for its end."""
         messages, self._memory = self._memory, []
         if self.path is None:
             return messages
-        try:
-            size = self.path.stat().st_size
-        except FileNotFoundError:
-            return messages
-        if size <= self.offset:
-            return messages
-        with self.path.open("rb") as fh:
-            fh.seek(self.offset)
-            tail = fh.read(size - self.offset)
-        for line in tail.splitlines(keepends=True):
-            if not line.endswith(b"\n"):
-                break
-            self.offset += len(line)
-            try:
-                message = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # not ours to crash on; skip it
-            if isinstance(message, dict) and {"kind", "node"} <= message.keys():
-                messages.append(message)
-        return messages
+        fresh, self.offset = inbox_messages(self.path.parent, self.offset, self._nodes)
+        return messages + [m.model_dump() for m in fresh]
+
+    def knows(self, nodes: Collection[str]) -> None:
+        """The records messages may be for (a live view: the run adds sub-records)."""
+        self._nodes = nodes
 
 
 def record_messages(ledger: Ledger, inbox: Inbox) -> None:
     """Record new messages in the ledger (by its one writer): a gate's decision, a node's
     pending steering; and how far the inbox has been read."""
+    inbox.knows(ledger.doc.nodes)
     messages = inbox.read_new()
     for message in messages:
         node, kind = str(message["node"]), message["kind"]

@@ -1,26 +1,55 @@
 """Reading a run's ledger back: the snapshot, then the journal lines written after it.
 
-Every way a ``ledger.json`` can be unusable (empty, truncated, not JSON, another schema, missing
-fields, a foreign journal line) becomes a ``LedgerError`` that says what to do, and nothing on
-disk is changed by reading.
+The reader refuses what it cannot trust, with one ``LedgerError`` line that names the file (and
+the line) and says what to do; reading never changes a file on disk.
+
+* ``ledger.json`` must be a regular file holding valid JSON of this schema (strict node records:
+  an unknown key or a spend row without its fields is refused).
+* Only a torn last journal line — bytes after the last newline, what a crash mid-append leaves —
+  is ignored. Any other line that is not valid UTF-8 JSON of the journal schema stops the read.
+* The journal and the inbox must be at least as long as the snapshot says it has read of them.
+* An ``output_file`` must name a file under the run's ``outputs/``.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import stat as stat_
+from collections.abc import Collection
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
 
 from flowgraph.errors import LedgerCorruptError, LedgerError, LedgerVersionError
-from flowgraph.ledger.schema import SCHEMA_VERSION, LedgerDoc, NodeRecord
-from flowgraph.status import NodeStatus
+from flowgraph.ledger.paths import inside
+from flowgraph.ledger.schema import (
+    SCHEMA_VERSION,
+    SPEND_ROWS,
+    InboxMessage,
+    JournalEntry,
+    LedgerDoc,
+    NodeRecord,
+)
 
-__all__ = ["JOURNAL_FILE", "LEDGER_FILE", "load", "stamp"]
+__all__ = [
+    "INBOX_FILE",
+    "JOURNAL_FILE",
+    "LEDGER_FILE",
+    "LOCK_FILE",
+    "inbox_messages",
+    "is_leftover",
+    "load",
+    "output_file",
+    "regular_file",
+    "stamp",
+]
 
 LEDGER_FILE = "ledger.json"
 JOURNAL_FILE = "events.jsonl"
+INBOX_FILE = "inbox.jsonl"
+LOCK_FILE = "ledger.lock"
+FIX = "restore it from a backup or start a new run in another directory"
 
 
 def stamp(path: Path) -> tuple[tuple[int, int], ...]:
@@ -29,20 +58,60 @@ def stamp(path: Path) -> tuple[tuple[int, int], ...]:
     for name in (LEDGER_FILE, JOURNAL_FILE):
         try:
             st = (path / name).stat()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             st = None
         stamps.append((st.st_size, st.st_mtime_ns) if st else (-1, -1))
     return tuple(stamps)
 
 
+def regular_file(path: Path) -> os.stat_result | None:
+    """``path``'s stat if it is a regular file, None if it is absent; refuse anything else (a
+    directory, a FIFO that would block a reader forever, a socket...)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise LedgerError(f"cannot read {path} ({exc.strerror}); fix its permissions") from None
+    if not stat_.S_ISREG(st.st_mode):
+        what = "a directory" if stat_.S_ISDIR(st.st_mode) else "not a regular file"
+        raise LedgerCorruptError(f"{path} is {what}; remove it, or {FIX}")
+    return st
+
+
+def is_leftover(path: Path) -> bool:
+    """Whether ``path`` holds only what a kill while the run was being created can leave: the
+    lock, an empty journal, temporary snapshot files — and no ``ledger.json``."""
+    try:
+        entries = list(path.iterdir())
+    except OSError:
+        return False
+    if not entries or (path / LEDGER_FILE).exists():
+        return False
+    for entry in entries:
+        name = entry.name
+        if not entry.is_file() or entry.is_symlink():
+            return False
+        temp = name.startswith(f"{LEDGER_FILE}.") and name.endswith(".tmp")
+        empty_journal = name == JOURNAL_FILE and entry.stat().st_size == 0
+        if not (name == LOCK_FILE or temp or empty_journal):
+            return False
+    return True
+
+
 def load(path: Path) -> tuple[LedgerDoc, int]:
     """Parse the snapshot and replay the journal lines written after it."""
-    file = path / LEDGER_FILE
     if not path.is_dir():
         raise LedgerError(
             f"{path} is not a run directory; pass the directory that holds {LEDGER_FILE}"
         )
-    if not file.exists():
+    file = path / LEDGER_FILE
+    if regular_file(file) is None:
+        if is_leftover(path):
+            raise LedgerCorruptError(
+                f"{path} holds no {LEDGER_FILE}: its run was killed while it was being "
+                f"created; start it again with `flowgraph run FILE --run-dir {path}`"
+            )
         hint = (
             " (events.jsonl is there: the run never wrote its first snapshot)"
             if (path / JOURNAL_FILE).exists()
@@ -52,91 +121,202 @@ def load(path: Path) -> tuple[LedgerDoc, int]:
     doc = _parse(file)
     offset = doc.journal.offset
     journal = path / JOURNAL_FILE
-    if journal.exists():
-        offset = _replay(doc, journal, offset)
+    size = _size(journal)
+    if offset > size:
+        have = f"is shorter ({size} bytes)" if size else "is missing"
+        raise LedgerCorruptError(
+            f"{journal} {have} than {LEDGER_FILE} says it was ({offset} bytes); restore both "
+            "from a backup or start a new run in another directory"
+        )
+    if size > offset:
+        offset = _replay(doc, journal, offset, size)
+    _check_inbox(path, doc)
     return doc, offset
 
 
+def output_file(run_dir: Path, name: str, record: NodeRecord) -> Path:
+    """Where ``record``'s large output is kept: a file under ``run_dir/outputs``, or refused."""
+    target = inside(run_dir, record.output_file, "outputs")
+    if target is None:
+        raise LedgerCorruptError(
+            f"{run_dir / LEDGER_FILE}: node {name!r} has output_file {record.output_file!r}, "
+            f"which is not a file under {run_dir / 'outputs'}; {FIX}"
+        )
+    if regular_file(target) is None:
+        raise LedgerCorruptError(
+            f"node {name!r}'s output {target} is missing; restore it from a backup, or "
+            "start a new run in another directory"
+        )
+    return target
+
+
+def _size(file: Path) -> int:
+    st = regular_file(file)
+    return st.st_size if st else 0
+
+
+def _read(file: Path) -> bytes:
+    try:
+        return file.read_bytes()
+    except OSError as exc:
+        raise LedgerError(f"cannot read {file} ({exc.strerror}); fix its permissions") from None
+
+
 def _parse(file: Path) -> LedgerDoc:
-    raw = file.read_bytes()
-    fix = "restore it from a backup or start a new run in another directory"
+    raw = _read(file)
     if not raw.strip():
-        raise LedgerCorruptError(f"{file} is empty; {fix}")
+        raise LedgerCorruptError(f"{file} is empty; {FIX}")
     try:
         data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise LedgerCorruptError(f"{file} is not valid JSON ({_short(exc)}); {fix}") from None
+    except (ValueError, RecursionError) as exc:  # JSON, UTF-8 or nesting
+        why = "nested too deeply" if isinstance(exc, RecursionError) else _short(exc)
+        raise LedgerCorruptError(f"{file} is not valid JSON ({why}); {FIX}") from None
     if not isinstance(data, dict) or "schema_version" not in data:
-        raise LedgerCorruptError(f"{file} is not a flowgraph ledger (no schema_version); {fix}")
+        raise LedgerCorruptError(f"{file} is not a flowgraph ledger (no schema_version); {FIX}")
     version = data["schema_version"]
     if not isinstance(version, int):
-        raise LedgerCorruptError(f"{file} has a non-integer schema_version {version!r}; {fix}")
+        raise LedgerCorruptError(f"{file} has a non-integer schema_version {version!r}; {FIX}")
     if version > SCHEMA_VERSION:
         raise LedgerVersionError(
             f"{file} was written by ledger schema {version}, this flowgraph reads up to "
             f"{SCHEMA_VERSION}; upgrade flowgraph (pip install -U flowgraph) to resume it"
         )
     try:
-        return LedgerDoc.model_validate(data)
+        doc = LedgerDoc.model_validate(data)
+        for name, record in doc.nodes.items():
+            SPEND_ROWS.validate_python(record.spend)
+            if (
+                record.output_file is not None
+                and inside(file.parent, record.output_file, "outputs") is None
+            ):
+                raise LedgerCorruptError(
+                    f"{file}: node {name!r} has output_file {record.output_file!r}, which is "
+                    f"not a file under outputs/; {FIX}"
+                )
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "document"
-        raise LedgerCorruptError(
-            f"{file} is not a valid ledger: {where}: {first['msg'].lower()}; {fix}"
-        ) from None
+        raise LedgerCorruptError(f"{file} is not a valid ledger: {_first(exc)}; {FIX}") from None
+    return doc
 
 
-def _replay(doc: LedgerDoc, journal: Path, offset: int) -> int:
-    """Apply journal lines from ``offset``; a torn last line (a crash mid-write) is ignored."""
-    size = journal.stat().st_size
-    if offset > size:
-        raise LedgerCorruptError(
-            f"{journal} is shorter ({size} bytes) than ledger.json says ({offset}); restore "
-            "both from a backup or start a new run in another directory"
-        )
-    with journal.open("rb") as fh:
-        fh.seek(offset)
-        tail = fh.read()
-    for line in tail.splitlines(keepends=True):
-        if not line.endswith(b"\n"):
-            break
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
-            break
-        if not _apply(doc, entry):
+def _replay(doc: LedgerDoc, journal: Path, offset: int, size: int) -> int:
+    """Apply journal lines from ``offset``; only a torn last line (no newline) is left out."""
+    try:
+        with journal.open("rb") as fh:
+            fh.seek(offset)
+            tail = fh.read(size - offset)
+    except OSError as exc:
+        raise LedgerError(f"cannot read {journal} ({exc.strerror}); fix its permissions") from None
+    lines = tail.split(b"\n")
+    for index, line in enumerate(lines[:-1]):  # the last piece is torn (or empty)
+        problem = _apply(doc, line)
+        if problem is not None:
+            number = _line_number(journal, offset) + index
             raise LedgerCorruptError(
-                f"{journal} has a line at byte {offset} that is not a ledger update; restore it "
-                "from a backup or start a new run in another directory"
+                f"{journal} line {number} is not a ledger update ({problem}); nothing was "
+                f"changed: {FIX}"
             )
-        offset += len(line)
+        offset += len(line) + 1
     return offset
 
 
-def _apply(doc: LedgerDoc, entry: Any) -> bool:
-    """Apply one journal entry; False if it is not one flowgraph wrote."""
-    if not isinstance(entry, dict):
-        return False
-    fields = entry.get("f") if "n" in entry else entry.get("r")
-    if not isinstance(fields, dict):
-        return False
-    if "n" in entry:
-        if not isinstance(entry["n"], str):
-            return False
-        target: Any = doc.nodes.get(entry["n"])
-        if target is None:
-            target = doc.nodes[entry["n"]] = NodeRecord()
-    else:
-        target = doc
+def _apply(doc: LedgerDoc, line: bytes) -> str | None:
+    """Apply one journal line; why not, if it is not one flowgraph wrote."""
     try:
-        for key, value in fields.items():
-            if key == "status" and target is not doc:
-                value = NodeStatus(value)
-            setattr(target, key, value)
-    except (AttributeError, TypeError, ValueError):
-        return False
-    return True
+        data = json.loads(line)
+    except RecursionError:
+        return "nested too deeply"
+    except ValueError as exc:  # not UTF-8, not JSON, a NUL byte
+        return _short(exc)
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    try:
+        entry = JournalEntry.model_validate(data)
+    except ValidationError as exc:
+        return _first(exc)
+    problem = entry.problem()
+    if problem is not None:
+        return problem
+    changes = entry.changes()
+    if entry.n is None:
+        for key, value in changes.items():
+            setattr(doc, key, value)
+        return None
+    record = doc.nodes.get(entry.n)
+    if record is None:
+        record = doc.nodes[entry.n] = NodeRecord()
+    for key, value in changes.items():
+        setattr(record, key, value)
+    return None
 
 
-def _short(exc: Exception) -> str:
+def _check_inbox(path: Path, doc: LedgerDoc) -> None:
+    inbox = path / INBOX_FILE
+    size = _size(inbox)
+    if doc.inbox_offset > size:
+        have = f"is {size} bytes long" if size else "is missing"
+        raise LedgerCorruptError(
+            f"{path / LEDGER_FILE} says {doc.inbox_offset} bytes of {inbox} were read, but it "
+            f"{have}; {FIX}"
+        )
+
+
+def inbox_messages(
+    path: Path, offset: int, nodes: Collection[str]
+) -> tuple[list[InboxMessage], int]:
+    """The whole inbox lines after ``offset`` and the offset after them; a torn last line
+    waits for its end. A line that is not a message for one of ``nodes`` is refused with its
+    line number, so a message is never dropped (or applied to a record that does not exist)."""
+    inbox = path / INBOX_FILE
+    size = _size(inbox)
+    if size <= offset:
+        return [], offset
+    try:
+        with inbox.open("rb") as fh:
+            fh.seek(offset)
+            tail = fh.read(size - offset)
+    except OSError as exc:
+        raise LedgerError(f"cannot read {inbox} ({exc.strerror}); fix its permissions") from None
+    messages = []
+    lines = tail.split(b"\n")
+    for index, line in enumerate(lines[:-1]):
+        problem, message = _message(line, nodes)
+        if message is None:
+            number = _line_number(inbox, offset) + index
+            raise LedgerCorruptError(
+                f"{inbox} line {number} is not a message for this run ({problem}); remove "
+                "that line (approve, reject or steer again with `flowgraph approve/reject/"
+                "steer`) and try again"
+            )
+        messages.append(message)
+        offset += len(line) + 1
+    return messages, offset
+
+
+def _message(line: bytes, nodes: Collection[str]) -> tuple[str, InboxMessage | None]:
+    try:
+        message = InboxMessage.model_validate(json.loads(line))
+    except RecursionError:
+        return "nested too deeply", None
+    except ValidationError as exc:
+        return _first(exc), None
+    except ValueError as exc:
+        return _short(exc), None
+    if message.node not in nodes:
+        return f"the run has no node {message.node[:80]!r}", None
+    return "", message
+
+
+def _line_number(journal: Path, offset: int) -> int:
+    """The 1-based number of the line that starts at byte ``offset`` (counted only on error)."""
+    with journal.open("rb") as fh:
+        return fh.read(offset).count(b"\n") + 1
+
+
+def _first(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "document"
+    return f"{where}: {first['msg'].lower()}"
+
+
+def _short(exc: BaseException) -> str:
     return str(exc).split("\n")[0][:120]

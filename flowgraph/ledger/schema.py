@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, NotRequired, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
+from typing_extensions import TypedDict  # pydantic needs this TypedDict on Python 3.11
 
 from flowgraph.status import NodeStatus, RunStatus
 
 __all__ = [
     "SCHEMA_VERSION",
     "Feature",
+    "RUN_JOURNAL_FIELDS",
     "GraphInfo",
+    "InboxMessage",
+    "JournalEntry",
     "JournalInfo",
     "LedgerDoc",
     "NodeRecord",
+    "Source",
+    "SpendRow",
     "now_iso",
 ]
 
@@ -74,11 +80,38 @@ class NodeRecord:
     finished_at: str | None = None
     error: str | None = None
 
+    # A checklist's own items ({"name", "passes"}), so two checklists never share one list.
+    items: list[dict[str, Any]] = field(default_factory=list)
+
     def summary(self) -> dict[str, Any]:
         """The record without its output and per-turn detail, for status listings."""
         data = asdict(self)
-        del data["output"], data["served"], data["spend"], data["steering"]
+        del data["output"], data["served"], data["spend"], data["steering"], data["items"]
         return data
+
+
+# A ledger.json node record with a key this schema lacks is refused, not silently dropped.
+NodeRecord.__pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[attr-defined]
+
+
+class SpendRow(TypedDict):
+    """One ``kind:model`` row of a node's spend (see ``flowgraph.money.accounting``)."""
+
+    kind: str
+    model: str
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    cache_creation_input_tokens: int
+    cache_read_input_tokens: int
+    cost_usd: float | None
+
+
+class Source(TypedDict):
+    """Where ``flowgraph resume`` finds the graph again."""
+
+    target: str
+    kwargs: NotRequired[dict[str, Any] | None]
 
 
 class GraphInfo(BaseModel):
@@ -117,8 +150,81 @@ class LedgerDoc(BaseModel):
     next_step: str = ""
     features: list[Feature] = Field(default_factory=list)
     journal: JournalInfo = Field(default_factory=JournalInfo)
-    source: dict[str, Any] | None = None  # where `flowgraph resume` finds the graph again
+    source: Source | None = None  # where `flowgraph resume` finds the graph again
     costs: dict[str, Any] = Field(default_factory=dict)  # roll-ups, refreshed at each snapshot
-    inbox_offset: int = 0  # how far inbox.jsonl has been applied
+    inbox_offset: int = Field(0, ge=0)  # how far inbox.jsonl has been applied
     checklist: str | None = None  # the node whose items make up `features`, if any
     nodes: dict[str, NodeRecord]
+
+
+# -- what the journal and the inbox may hold ---------------------------------------------------
+#
+# Journal lines and inbox messages are checked against these before they are applied: strict
+# types (``"attempts": "3"`` is refused, not coerced), no unknown fields, and only the run-level
+# fields the run itself changes as it goes (never ``nodes``, ``run_id``, ``graph``...).
+
+RUN_JOURNAL_FIELDS = (
+    "status", "current_state", "next_step", "features", "checklist", "inbox_offset", "source",
+)  # fmt: skip
+_STRICT = ConfigDict(extra="forbid", strict=True)
+
+
+def _optional_fields(types: dict[str, Any]) -> dict[str, Any]:
+    """Every field optional (a journal line changes some), enums read from their values."""
+    lax = {"status"}  # a status arrives as its string value
+    return {
+        name: (kind, Field(None, strict=False) if name in lax else None)
+        for name, kind in types.items()
+    }
+
+
+_node_types = get_type_hints(NodeRecord)
+_node_types["spend"] = dict[str, SpendRow]
+NodeFields = create_model(
+    "NodeFields",
+    __config__=_STRICT,
+    **_optional_fields({f.name: _node_types[f.name] for f in fields(NodeRecord)}),
+)
+RunFields = create_model(
+    "RunFields",
+    __config__=_STRICT,
+    **_optional_fields({k: LedgerDoc.model_fields[k].annotation for k in RUN_JOURNAL_FIELDS}),
+)
+
+
+class JournalEntry(BaseModel):
+    """One journal line: ``{"n": record, "f": {field: value}}`` or ``{"r": {field: value}}``."""
+
+    model_config = _STRICT
+
+    n: str | None = None
+    f: NodeFields | None = None
+    r: RunFields | None = None
+
+    def changes(self) -> dict[str, Any]:
+        """The fields the line sets, validated (a status as a ``NodeStatus``...)."""
+        fields_ = self.f if self.n is not None else self.r
+        assert fields_ is not None
+        return {k: getattr(fields_, k) for k in fields_.model_fields_set}
+
+    def problem(self) -> str | None:
+        """Why the line is not one flowgraph writes, if it is not."""
+        if self.n is not None and self.f is not None and self.r is None:
+            return None
+        if self.n is None and self.f is None and self.r is not None:
+            return None
+        return 'it is neither {"n": record, "f": fields} nor {"r": fields}'
+
+
+class InboxMessage(BaseModel):
+    """One line of ``inbox.jsonl``, as ``flowgraph approve/reject/steer`` write it."""
+
+    model_config = _STRICT
+
+    at: str | None = None
+    kind: Literal["approve", "reject", "steer"]
+    node: str
+    text: str = ""
+
+
+SPEND_ROWS: TypeAdapter[dict[str, SpendRow]] = TypeAdapter(dict[str, SpendRow])

@@ -37,7 +37,19 @@ from flowgraph.errors import (
     LedgerLockedError,
     LedgerMismatchError,
 )
-from flowgraph.ledger.reader import JOURNAL_FILE, LEDGER_FILE, load, stamp
+from flowgraph.ledger.paths import artifact_path
+from flowgraph.ledger.reader import (
+    INBOX_FILE,
+    JOURNAL_FILE,
+    LEDGER_FILE,
+    LOCK_FILE,
+    inbox_messages,
+    is_leftover,
+    load,
+    output_file,
+    regular_file,
+    stamp,
+)
 from flowgraph.ledger.schema import (
     SCHEMA_VERSION,
     Feature,
@@ -57,8 +69,7 @@ __all__ = [
     "now_iso",
 ]
 
-LOCK_FILE = "ledger.lock"
-OUTPUT_INLINE_LIMIT = 16_384  # bytes of JSON; larger outputs go to outputs/<node>.json
+OUTPUT_INLINE_LIMIT = 16_384  # bytes of JSON; larger outputs go to outputs/<file stem>.json
 
 
 class Ledger:
@@ -107,20 +118,36 @@ class Ledger:
         graph: str,
         fingerprint: str,
         input: Mapping[str, Any],
+        source: Mapping[str, Any] | None = None,
         sync_interval: float = 0.1,
     ) -> Ledger:
-        """Start a new ledger in ``run_dir`` (created if missing; it must hold no other files)."""
+        """Start a new ledger in ``run_dir`` (created if missing; it must hold no other files,
+        or only what a kill during an earlier creation left, which is cleared).
+
+        ``source`` (where ``flowgraph resume`` finds the graph) is in the very first snapshot,
+        so no crash window leaves a run that cannot say where its graph is.
+        """
         path = Path(run_dir)
         if path.exists() and not path.is_dir():
             raise LedgerError(f"{path} is a file, not a run directory; pass a directory path")
-        if path.is_dir() and any(path.iterdir()):
+        leftover = path.is_dir() and is_leftover(path)
+        if path.is_dir() and not leftover and any(path.iterdir()):
             raise LedgerError(
                 f"{path} is not empty and holds no flowgraph ledger; use a new or empty "
                 "directory for the run"
             )
         path.mkdir(parents=True, exist_ok=True)
+        _check_writable(path)
         lock = _acquire(path)
-        ledger = cls(_new_doc(run_id, graph, fingerprint, input), path, lock, sync_interval)
+        try:
+            if leftover:
+                _clear_leftover(path)
+            doc = _new_doc(run_id, graph, fingerprint, input)
+            doc.source = dict(source) if source is not None else None  # type: ignore[assignment]
+            ledger = cls(doc, path, lock, sync_interval)
+        except BaseException:
+            lock.release()
+            raise
         ledger._changed = True
         ledger.snapshot()
         return ledger
@@ -143,10 +170,15 @@ class Ledger:
                 f"{path} holds a run of graph {doc.graph.name!r}, not {graph!r}; resume it with "
                 f"that graph, or pick a new --run-dir for {graph!r}"
             )
+        _check_outputs(path, doc)
+        inbox_messages(path, doc.inbox_offset, doc.nodes)  # refuse a bad message now, not later
+        _check_writable(path)
         lock = _acquire(path)
         try:
             if stamp(path) != seen:  # the last holder wrote while we were reading: read again
                 doc, offset = load(path)
+            # load() accepted every line before ``offset``: what follows is only a torn last
+            # line (no newline), the one thing a crash mid-append leaves and that may go.
             _truncate_torn_tail(path / JOURNAL_FILE, offset)
             for tmp in path.glob(f"{LEDGER_FILE}.*.tmp"):
                 tmp.unlink(missing_ok=True)
@@ -162,9 +194,11 @@ class Ledger:
 
     @staticmethod
     def exists(run_dir: str | Path) -> bool:
-        """Whether ``run_dir`` holds a ledger (even a broken one)."""
+        """Whether ``run_dir`` holds a ledger (even a broken one); not a directory left by a kill
+        while a run was being created (``create`` clears and reuses that)."""
         path = Path(run_dir)
-        return (path / LEDGER_FILE).exists() or (path / JOURNAL_FILE).exists()
+        present = (path / LEDGER_FILE).exists() or (path / JOURNAL_FILE).exists()
+        return present and not is_leftover(path)
 
     # -- updating ---------------------------------------------------------------------------
 
@@ -217,7 +251,7 @@ class Ledger:
         blob = json.dumps(fields["output"], default=str)
         if len(blob) <= OUTPUT_INLINE_LIMIT:
             return {**fields, "output_file": None}
-        rel = f"outputs/{name}.json"
+        rel = artifact_path("outputs", name)
         _atomic_write(self.run_dir / rel, blob.encode())
         return {**fields, "output": None, "output_file": rel}
 
@@ -225,7 +259,7 @@ class Ledger:
         """A node's stored output, read back from its artifact file when it was large."""
         record = self.node(name)
         if record.output_file and self.run_dir is not None:
-            return json.loads((self.run_dir / record.output_file).read_text())
+            return json.loads(output_file(self.run_dir, name, record).read_bytes())
         return record.output
 
     def write_artifact(self, relative: str, data: bytes, *, durable: bool = True) -> None:
@@ -352,6 +386,35 @@ def _new_doc(run_id: str, graph: str, fingerprint: str, input: Mapping[str, Any]
     )
 
 
+def _check_outputs(path: Path, doc: LedgerDoc) -> None:
+    """Refuse a run whose passed nodes' output files are gone or outside ``outputs/``, before
+    anything is taken over or written (their outputs feed the nodes that run next)."""
+    for name, record in doc.nodes.items():
+        if record.output_file is not None:
+            output_file(path, name, record)
+
+
+def _check_writable(path: Path) -> None:
+    """Refuse, before writing anything, a run directory this process cannot write to, and
+    ledger files that are not regular files (a directory named ``ledger.lock``...)."""
+    for name in (LOCK_FILE, JOURNAL_FILE, INBOX_FILE):
+        regular_file(path / name)
+    denied = [p for p in (path, path / LOCK_FILE, path / JOURNAL_FILE)
+              if p.exists() and not os.access(p, os.W_OK)]  # fmt: skip
+    if denied:
+        raise LedgerError(
+            f"{denied[0]} is read-only; make the run directory writable (chmod -R u+w "
+            f"{path}) to use it, or copy it somewhere writable"
+        )
+
+
+def _clear_leftover(path: Path) -> None:
+    """Remove what a kill during an earlier creation left (see ``is_leftover``), under the lock."""
+    (path / JOURNAL_FILE).unlink(missing_ok=True)
+    for tmp in path.glob(f"{LEDGER_FILE}.*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
 def _acquire(path: Path) -> FileLock:
     lock = FileLock(path / LOCK_FILE, timeout=0, thread_local=False)
     try:
@@ -365,9 +428,16 @@ def _acquire(path: Path) -> FileLock:
 
 
 def _truncate_torn_tail(journal: Path, good: int) -> None:
+    """Cut a torn last line (bytes after the last newline), and only that."""
     if journal.exists() and journal.stat().st_size > good:
         with journal.open("r+b") as fh:
+            fh.seek(good)
+            if b"\n" in fh.read():  # never cut a whole line: that is refused, not repaired
+                raise LedgerError(f"{journal} changed while it was being opened; {_RETRY}")
             fh.truncate(good)
+
+
+_RETRY = "wait for the other process to stop, then try again"
 
 
 def _atomic_write(target: Path, data: bytes, *, durable: bool = True) -> None:
