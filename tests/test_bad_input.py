@@ -87,7 +87,9 @@ def snapshot(root: Path) -> dict[str, bytes | None]:
             found[str((base / d).relative_to(root)) + "/"] = None
         for f in filenames:
             path = base / f
-            found[str(path.relative_to(root))] = path.read_bytes()
+            # Never open a FIFO (it would block) or a socket: record that it is there.
+            regular = path.is_file() or not path.exists()
+            found[str(path.relative_to(root))] = path.read_bytes() if regular else b"<special>"
     return found
 
 
@@ -866,6 +868,316 @@ def _(tmp: Path, _s: ExitStack) -> list[str]:
     run = make_run(tmp)
     edit_ledger(run, lambda d: d["journal"].update(offset=-5))
     return ["status", "run"]
+
+
+BIG = """\
+from flowgraph import Context, Graph
+
+big = Graph("big")
+
+async def report(ctx: Context) -> str:
+    return "x" * 40_000
+
+async def after(ctx: Context) -> int:
+    return len(ctx.outputs["report"])
+
+big.node("report", report)
+big.node("after", after, after=["report"])
+"""
+
+
+def journal_append(run_dir: Path, data: bytes) -> None:
+    with (run_dir / "events.jsonl").open("ab") as fh:
+        fh.write(data)
+
+
+def journal_lines(run_dir: Path) -> int:
+    return (run_dir / "events.jsonl").read_bytes().count(b"\n")
+
+
+# a journal that cannot be trusted ----------------------------------------------------------
+
+
+@case("journal-bad-line-mid-file", "events.jsonl", "line ", hint="restore")
+def _(tmp: Path, _s: ExitStack) -> list[str]:
+    run = make_run(tmp)
+    journal_append(run, b"{not json\n" + b'{"r": {"current_state": "later"}}\n')
+    return ["resume", "run"]
+
+
+@case("journal-bad-line-status", "events.jsonl", "line ", hint="restore")
+def _(tmp: Path, _s: ExitStack) -> list[str]:
+    run = make_run(tmp)
+    journal_append(run, b'{"n": "gather", "f": 3}\n{"r": {"current_state": "later"}}\n')
+    return ["status", "run"]
+
+
+@case("journal-wrong-type", "events.jsonl", "attempts", hint="restore")
+def _(tmp: Path, _s: ExitStack) -> list[str]:
+    run = make_run(tmp)
+    journal_append(run, b'{"n": "gather", "f": {"attempts": "x"}}\n')
+    return ["resume", "run"]
+
+
+@case("journal-number-as-string", "events.jsonl", "attempts", hint="restore")
+def _(tmp: Path, _s: ExitStack) -> list[str]:
+    run = make_run(tmp)
+    journal_append(run, b'{"n": "gather", "f": {"attempts": "3"}}\n')
+    return ["status", "run"]
+
+
+@case("journal-unknown-field", "events.jsonl", "bogus", hint="restore")
+def _(tmp: Path, _s: ExitStack) -> list[str]:
+    run = make_run(tmp)
+    journal_append(run, b'{"n": "gather", "f": {"bogus": 1}}\n')
+    return ["resume", "run"]
+
+
+@case("journal-wipes-nodes", "events.jsonl", "nodes", hint="restore")
+def _(tmp: Path, _s: ExitStack) -> list[str]:
+    run = make_run(tmp)
+    journal_append(run, b'{"r": {"nodes": {}}}\n')
+    return ["resume", "run"]
+
+
+@case("journal-sets-run-id", "events.jsonl", "run_id", hint="restore")
+def _(tmp: Path, _s: ExitStack) -> list[str]:
+    run = make_run(tmp)
+    journal_append(run, b'{"r": {"run_id": "someone-else"}}\n')
+    return ["status", "run"]
+
+
+@case("journal-bogus-status", "events.jsonl", "status", hint="restore")
+def _(tmp: Path, _s: ExitStack) -> list[str]:
+    run = make_run(tmp)
+    journal_append(run, b'{"n": "gather", "f": {"status": "finished-ish"}}\n')
+    return ["resume", "run"]
+
+
+@case("journal-node-and-run", "events.jsonl", "neither", hint="restore")
+def _(tmp: Path, _s: ExitStack) -> list[str]:
+    run = make_run(tmp)
+    journal_append(run, b'{"n": "gather", "f": {}, "r": {}}\n')
+    return ["status", "run"]
+
+
+@case("journal-not-utf8", "events.jsonl", "line ", hint="restore")
+def _(tmp: Path, _s: ExitStack) -> list[str]:
+    run = make_run(tmp)
+    journal_append(run, b'{"r": {"current_state": "\xff\xfe"}}\n')
+    return ["resume", "run"]
+
+
+@case("journal-nul-bytes", "events.jsonl", "line ", hint="restore")
+def _(tmp: Path, _s: ExitStack) -> list[str]:
+    run = make_run(tmp)
+    journal_append(run, b'\x00\x00{"r": {}}\x00\n')
+    return ["status", "run"]
+
+
+@case("journal-deeply-nested", "events.jsonl", "nested too deeply", hint="restore")
+def _(tmp: Path, _s: ExitStack) -> list[str]:
+    run = make_run(tmp)
+    journal_append(run, b'{"r": {"current_state": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}\n")
+    return ["resume", "run"]
+
+
+@case("journal-missing", "events.jsonl", "missing", hint="restore")
+def _(tmp: Path, _s: ExitStack) -> list[str]:
+    run = make_run(tmp)
+    (run / "events.jsonl").unlink()
+    return ["resume", "run"]
+
+
+@case("journal-shorter-than-snapshot", "events.jsonl", "shorter", hint="restore")
+def _(tmp: Path, _s: ExitStack) -> list[str]:
+    run = make_run(tmp)
+    raw = (run / "events.jsonl").read_bytes()
+    (run / "events.jsonl").write_bytes(raw[: len(raw) // 2])
+    return ["status", "run"]
+
+
+@case("journal-is-a-directory", "events.jsonl", "directory")
+def _(tmp: Path, _s: ExitStack) -> list[str]:
+    run = make_run(tmp)
+    (run / "events.jsonl").unlink()
+    (run / "events.jsonl").mkdir()
+    return ["resume", "run"]
+
+
+# a snapshot that cannot be trusted ---------------------------------------------------------
+
+
+@case("ledger-node-unknown-key", "ledger.json", "bogus", hint="restore")
+def _(tmp: Path, _s: ExitStack) -> list[str]:
+    run = make_run(tmp)
+    edit_ledger(run, lambda d: d["nodes"]["gather"].update(bogus=1))
+    return ["status", "run"]
+
+
+@case("ledger-spend-row-missing-fields", "ledger.json", "spend", hint="restore")
+def _(tmp: Path, _s: ExitStack) -> list[str]:
+    run = make_run(tmp)
+    edit_ledger(run, lambda d: d["nodes"]["write"].update(spend={"executor:x": {"kind": "x"}}))
+    return ["cost", "run"]
+
+
+@case("ledger-source-target-not-a-string", "ledger.json", "source.target", hint="restore")
+def _(tmp: Path, _s: ExitStack) -> list[str]:
+    run = make_run(tmp)
+    edit_ledger(run, lambda d: d["source"].update(target=5))
+    return ["resume", "run"]
+
+
+@case("ledger-deeply-nested", "ledger.json", "nested too deeply", hint="restore")
+def _(tmp: Path, _s: ExitStack) -> list[str]:
+    run = make_run(tmp)
+    raw = (run / "ledger.json").read_bytes()
+    deep = b'{"deep": ' + b"[" * 100_000 + b"]" * 100_000 + b", "
+    (run / "ledger.json").write_bytes(deep + raw.lstrip()[1:])
+    return ["status", "run"]
+
+
+@case("ledger-output-file-outside", "ledger.json", "output_file", "outputs", hint="restore")
+def _(tmp: Path, _s: ExitStack) -> list[str]:
+    run = make_run(tmp)
+    (tmp / "secret.json").write_text('"not yours"')
+    edit_ledger(run, lambda d: d["nodes"]["gather"].update(output_file="../secret.json"))
+    return ["resume", "run"]
+
+
+@case("ledger-output-file-absolute", "ledger.json", "output_file", hint="restore")
+def _(tmp: Path, _s: ExitStack) -> list[str]:
+    run = make_run(tmp)
+    edit_ledger(run, lambda d: d["nodes"]["gather"].update(output_file="/etc/hostname"))
+    return ["status", "run"]
+
+
+@case("output-file-deleted", "'report'", "missing", hint="restore")
+def _(tmp: Path, _s: ExitStack) -> list[str]:
+    write(tmp, "big.py", BIG)
+    assert load_graph(str(tmp / "big.py")).run_sync(run_dir=tmp / "run").ok
+    (out,) = (tmp / "run" / "outputs").iterdir()
+    out.unlink()
+    return ["resume", "run"]
+
+
+@case("outputs-dir-deleted", "'report'", "missing", hint="restore")
+def _(tmp: Path, _s: ExitStack) -> list[str]:
+    write(tmp, "big.py", BIG)
+    assert load_graph(str(tmp / "big.py")).run_sync(run_dir=tmp / "run").ok
+    for out in (tmp / "run" / "outputs").iterdir():
+        out.unlink()
+    (tmp / "run" / "outputs").rmdir()
+    return ["run", "big.py", "--run-dir", "run"]
+
+
+@case("ledger-is-a-directory", "ledger.json", "directory")
+def _(tmp: Path, _s: ExitStack) -> list[str]:
+    run = make_run(tmp)
+    (run / "ledger.json").unlink()
+    (run / "ledger.json").mkdir()
+    return ["status", "run"]
+
+
+@case("ledger-is-a-fifo", "ledger.json", "not a regular file")
+def _(tmp: Path, _s: ExitStack) -> list[str]:
+    run = make_run(tmp)
+    (run / "ledger.json").unlink()
+    os.mkfifo(run / "ledger.json")
+    return ["status", "run"]
+
+
+@case("lock-is-a-directory", "ledger.lock", "directory")
+def _(tmp: Path, _s: ExitStack) -> list[str]:
+    run = make_run(tmp)
+    (run / "ledger.lock").unlink(missing_ok=True)
+    (run / "ledger.lock").mkdir()
+    return ["resume", "run"]
+
+
+@case("resume-killed-during-creation", "killed while it was being created", hint="flowgraph run")
+def _(tmp: Path, _s: ExitStack) -> list[str]:
+    (tmp / "run").mkdir()
+    (tmp / "run" / "ledger.lock").write_bytes(b"")
+    (tmp / "run" / "events.jsonl").write_bytes(b"")
+    return ["resume", "run"]
+
+
+# the inbox ---------------------------------------------------------------------------------
+
+
+def pending_write(tmp: Path) -> Path:
+    """A run whose ``write`` node is still to do (so it can be steered)."""
+    run = make_run(tmp)
+    edit_ledger(run, lambda d: d["nodes"]["write"].update(status="pending"))
+    return run
+
+
+@case("inbox-offset-past-its-end", "inbox.jsonl", "10000000000", hint="restore")
+def _(tmp: Path, _s: ExitStack) -> list[str]:
+    run = make_run(tmp)
+    edit_ledger(run, lambda d: d.update(inbox_offset=10**10))
+    return ["resume", "run"]
+
+
+@case("inbox-not-utf8", "inbox.jsonl", "line 2", hint="remove that line")
+def _(tmp: Path, _s: ExitStack) -> list[str]:
+    run = pending_write(tmp)
+    good = b'{"kind": "steer", "node": "write", "text": "shorter"}\n'
+    (run / "inbox.jsonl").write_bytes(good + b'{"kind": "steer", "node": "\xff"}\n')
+    return ["resume", "run"]
+
+
+@case("inbox-nul-bytes-then-steer", "inbox.jsonl", "line 1", hint="remove that line")
+def _(tmp: Path, _s: ExitStack) -> list[str]:
+    run = pending_write(tmp)
+    (run / "inbox.jsonl").write_bytes(b"\x00\x00\x00\n")
+    return ["steer", "run", "write", "be brief"]
+
+
+@case("inbox-unknown-node", "inbox.jsonl", "'../../evil'", hint="remove that line")
+def _(tmp: Path, _s: ExitStack) -> list[str]:
+    run = pending_write(tmp)
+    (run / "inbox.jsonl").write_text('{"kind": "steer", "node": "../../evil", "text": "x"}\n')
+    return ["resume", "run"]
+
+
+@case("inbox-wrong-kind", "inbox.jsonl", "kind", hint="remove that line")
+def _(tmp: Path, _s: ExitStack) -> list[str]:
+    run = pending_write(tmp)
+    (run / "inbox.jsonl").write_text('{"kind": "delete", "node": "write", "text": "x"}\n')
+    return ["resume", "run"]
+
+
+@case("inbox-is-a-directory", "inbox.jsonl", "directory")
+def _(tmp: Path, _s: ExitStack) -> list[str]:
+    run = pending_write(tmp)
+    (run / "inbox.jsonl").mkdir()
+    return ["resume", "run"]
+
+
+@case("approve-unknown-node", "'../../evil'", hint="its nodes are")
+def _(tmp: Path, _s: ExitStack) -> list[str]:
+    make_run(tmp)
+    return ["approve", "run", "../../evil"]
+
+
+@case("steer-unknown-node", "'nosuch'", hint="its nodes are")
+def _(tmp: Path, _s: ExitStack) -> list[str]:
+    pending_write(tmp)
+    return ["steer", "run", "nosuch", "do better"]
+
+
+if os.geteuid() != 0:  # root writes through any mode bits: there this cannot be shown
+
+    @case("run-dir-read-only", "read-only", hint="chmod")
+    def _(tmp: Path, stack: ExitStack) -> list[str]:
+        run = pending_write(tmp)
+        for path in (run, *run.iterdir()):
+            path.chmod(path.stat().st_mode & ~0o222)
+        stack.callback(lambda: [p.chmod(p.stat().st_mode | 0o200) for p in (run, *run.iterdir())])
+        return ["resume", "run"]
 
 
 # -- the test ---------------------------------------------------------------------------------

@@ -181,9 +181,11 @@ def _parse(file: Path) -> LedgerDoc:
             f"{file} was written by ledger schema {version}, this flowgraph reads up to "
             f"{SCHEMA_VERSION}; upgrade flowgraph (pip install -U flowgraph) to resume it"
         )
+    where = ""
     try:
         doc = LedgerDoc.model_validate(data)
         for name, record in doc.nodes.items():
+            where = f"nodes.{name}.spend."
             SPEND_ROWS.validate_python(record.spend)
             if (
                 record.output_file is not None
@@ -194,7 +196,9 @@ def _parse(file: Path) -> LedgerDoc:
                     f"not a file under outputs/; {FIX}"
                 )
     except ValidationError as exc:
-        raise LedgerCorruptError(f"{file} is not a valid ledger: {_first(exc)}; {FIX}") from None
+        raise LedgerCorruptError(
+            f"{file} is not a valid ledger: {where}{_first(exc)}; {FIX}"
+        ) from None
     return doc
 
 
@@ -207,10 +211,10 @@ def _replay(doc: LedgerDoc, journal: Path, offset: int, size: int) -> int:
     except OSError as exc:
         raise LedgerError(f"cannot read {journal} ({exc.strerror}); fix its permissions") from None
     lines = tail.split(b"\n")
-    for index, line in enumerate(lines[:-1]):  # the last piece is torn (or empty)
+    for line in lines[:-1]:  # the last piece is torn (or empty)
         problem = _apply(doc, line)
         if problem is not None:
-            number = _line_number(journal, offset) + index
+            number = _line_number(journal, offset)
             raise LedgerCorruptError(
                 f"{journal} line {number} is not a ledger update ({problem}); nothing was "
                 f"changed: {FIX}"
@@ -278,10 +282,10 @@ def inbox_messages(
         raise LedgerError(f"cannot read {inbox} ({exc.strerror}); fix its permissions") from None
     messages = []
     lines = tail.split(b"\n")
-    for index, line in enumerate(lines[:-1]):
+    for line in lines[:-1]:
         problem, message = _message(line, nodes)
         if message is None:
-            number = _line_number(inbox, offset) + index
+            number = _line_number(inbox, offset)
             raise LedgerCorruptError(
                 f"{inbox} line {number} is not a message for this run ({problem}); remove "
                 "that line (approve, reject or steer again with `flowgraph approve/reject/"

@@ -16,22 +16,20 @@ from flowgraph.status import NodeStatus, Paused
 if TYPE_CHECKING:
     from flowgraph.patterns.env import Env
 
-__all__ = ["run_checklist"]
+__all__ = ["MAX_ITEM_NAME", "item_names", "run_checklist"]
+
+
+MAX_ITEM_NAME = 1_000  # characters; a name is shown in status lines and becomes a record name
 
 
 async def run_checklist(node: ChecklistNode, ctx: Context, env: Env) -> dict[str, Any]:
     """Initialize the checklist once, then work through the next ``max_items`` items."""
-    if env.doc.checklist != node.name:
+    features = _items(node, env)
+    if features is None:
         items = await env.run_unit(scoped(node.name, "init"), node.init, ctx, parent=node.name,
                                    key="init")  # fmt: skip
-        if not isinstance(items, list) or not items:
-            raise NodeError(
-                f"checklist {node.name!r}: the initializer must return a non-empty list of "
-                f"item names, got {items!r}"
-            )
-        features = [{"name": str(i), "passes": False} for i in items]
-        env.update_run(features=features, checklist=node.name)
-    features = [dict(f) for f in _features(env)]
+        features = [{"name": n, "passes": False} for n in item_names(node.name, items)]
+        _save(node, env, features)
     todo = [f for f in features if not f["passes"]][: env.max_items or None]
     for feature in todo:
         await _work_on(node, ctx, env, feature, features)
@@ -43,8 +41,52 @@ async def run_checklist(node: ChecklistNode, ctx: Context, env: Env) -> dict[str
     return {"items": len(features), "passed": len(features)}
 
 
-def _features(env: Env) -> list[dict[str, Any]]:
-    return [f if isinstance(f, dict) else f.model_dump() for f in env.doc.features]
+def item_names(checklist: str, items: Any) -> list[str]:
+    """The initializer's item names, checked and cleaned before anything is recorded: each a
+    string (or a number), on one line of printable text, non-empty, at most ``MAX_ITEM_NAME``
+    characters; a name given twice is kept once (the first time)."""
+    if not isinstance(items, list) or not items:
+        raise NodeError(
+            f"checklist {checklist!r}: the initializer must return a non-empty list of "
+            f"item names, got {str(items)[:200]!r}"
+        )
+    names: dict[str, None] = {}
+    for index, item in enumerate(items):
+        if isinstance(item, bool) or not isinstance(item, str | int | float):
+            raise NodeError(
+                f"checklist {checklist!r}: item {index} is a {type(item).__name__}, not a "
+                "name; return a list of strings"
+            )
+        name = " ".join("".join(c if c.isprintable() else " " for c in str(item)).split())
+        if not name:
+            raise NodeError(f"checklist {checklist!r}: item {index} has an empty name; give "
+                            "every item a name")  # fmt: skip
+        if len(name) > MAX_ITEM_NAME:
+            raise NodeError(
+                f"checklist {checklist!r}: item {index} has a name of {len(name)} characters "
+                f"(at most {MAX_ITEM_NAME}); keep item names short"
+            )
+        names.setdefault(name)
+    return list(names)
+
+
+def _items(node: ChecklistNode, env: Env) -> list[dict[str, Any]] | None:
+    """This checklist's items, kept in its own record (two checklists never share a list);
+    a ledger from before that keeps them only in the run's ``features``."""
+    record = env.record(node.name)
+    if record is not None and record.items:
+        return [dict(f) for f in record.items]
+    if env.doc.checklist == node.name:
+        return [f if isinstance(f, dict) else f.model_dump() for f in env.doc.features]
+    return None
+
+
+def _save(node: ChecklistNode, env: Env, features: list[dict[str, Any]]) -> None:
+    """Record the items in the checklist's record, and as the run's ``features`` when this is
+    the run's (first) checklist."""
+    env.update(node.name, items=[dict(f) for f in features])
+    if env.doc.checklist in (None, node.name):
+        env.update_run(features=[dict(f) for f in features], checklist=node.name)
 
 
 async def _work_on(
@@ -60,7 +102,7 @@ async def _work_on(
         problem = f"the work failed: {exc}"
     if problem in (None, True):
         feature["passes"] = True  # only a passing check flips an item
-        env.update_run(features=features)
+        _save(node, env, features)
         return
     message = "the check failed" if problem is False else str(problem)
     # Fail the work's record too, so the next run does the item again instead of reusing it.
