@@ -3,16 +3,18 @@ name, and what nodes (or models) name things never writes outside the run direct
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from flowgraph import Context, Graph, Ledger
+from flowgraph import Context, Graph, Ledger, Role
 from flowgraph.errors import NodeError
 from flowgraph.ledger.paths import MAX_STEM, artifact_path, file_stem, inside
 from flowgraph.patterns.checklist import item_names
+from flowgraph.testing import ScriptedModel
 
 NASTY = [
     "../../../tmp/x/pwned", "/etc/passwd", "..", ".", ".hidden", "a/b", "a\x00b", "CON",
@@ -104,11 +106,14 @@ def test_a_very_long_node_name_with_a_large_output_runs_and_resumes(tmp_path: Pa
     async def after(ctx: Context) -> int:
         return len(ctx.outputs[name])
 
-    g = Graph("long")
+    g = Graph("long", client=ScriptedModel(default="w" * 20_000))
     g.node(name, big)
     g.node("after", after, after=[name])
+    g.node("r" * 300, Role("writer", "You write."), "Write at length.")
     result = g.run_sync(run_dir=tmp_path / "run")
     assert result.ok and result.outputs["after"] == 50_000
+    (transcript,) = (tmp_path / "run" / "transcripts").iterdir()
+    assert json.loads(transcript.read_text())["node"] == "r" * 300
     again = g.run_sync(run_dir=tmp_path / "run")  # resume reads the output back from its file
     assert again.ok and again.executed == ()
 
