@@ -97,6 +97,11 @@ class LedgerMismatchError(LedgerError):
     """The ledger records a run of a different graph."""
 
 
+class LedgerWriteError(LedgerError):
+    """The ledger could not be written (a full disk, a file-size limit, an I/O error); what is
+    on disk is intact up to the last complete write."""
+
+
 class LedgerLockedError(LedgerError):
     """Another process holds the run's lock."""
 

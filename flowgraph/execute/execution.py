@@ -58,9 +58,12 @@ async def run_graph(
     """Run (or resume) ``valid`` with ``options``; see ``Graph.run``."""
     ledger = open_ledger(valid, input, options)
     try:
-        return await Execution(valid, ledger, options, inbox).run()
+        result = await Execution(valid, ledger, options, inbox).run()
     finally:
         ledger.close()
+    if ledger.failure is not None:  # the last snapshot could not be written
+        raise ledger.failure
+    return result
 
 
 class Execution:
@@ -171,9 +174,18 @@ class Execution:
             dependents=self.valid.dependents,
         )
         poller = asyncio.create_task(self._poll_inbox())
+        main = asyncio.current_task()
+        assert main is not None
+
+        def stop(_: BaseException) -> None:  # nothing more can be recorded: the run stops
+            main.cancel()
+
+        self.ledger.on_failure(stop)
         try:
             await scheduler.run()
         except BaseException:
+            if self.ledger.failure is not None:
+                raise self.ledger.failure from None
             self.ledger.update_run(status=RunStatus.INTERRUPTED)
             raise
         finally:

@@ -21,11 +21,13 @@ The ledger knows nothing of models or graphs: it stores node records by name.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import json
 import os
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,7 @@ from flowgraph.errors import (
     LedgerError,
     LedgerLockedError,
     LedgerMismatchError,
+    LedgerWriteError,
 )
 from flowgraph.ledger.paths import artifact_path
 from flowgraph.ledger.reader import (
@@ -96,8 +99,11 @@ class Ledger:
         self._changed = False
         self._syncer: ThreadPoolExecutor | None = None
         self._sync: Future[None] | None = None
+        self.failure: LedgerWriteError | None = None
+        self._on_failure: Callable[[LedgerWriteError], None] | None = None
         if run_dir is not None:
-            self._fd = os.open(run_dir / JOURNAL_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+            journal = run_dir / JOURNAL_FILE
+            self._fd = os.open(journal, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             self._offset = os.fstat(self._fd).st_size
 
     # -- opening ----------------------------------------------------------------------------
@@ -252,7 +258,11 @@ class Ledger:
         if len(blob) <= OUTPUT_INLINE_LIMIT:
             return {**fields, "output_file": None}
         rel = artifact_path("outputs", name)
-        _atomic_write(self.run_dir / rel, blob.encode())
+        try:
+            _atomic_write(self.run_dir / rel, blob.encode())
+        except OSError as exc:
+            self._failed(exc, rel)  # the run stops; the output stays in memory only
+            return fields
         return {**fields, "output": None, "output_file": rel}
 
     def output(self, name: str) -> Any:
@@ -273,7 +283,10 @@ class Ledger:
         if self.run_dir is None:
             return
         if durable:
-            _atomic_write(self.run_dir / relative, data)
+            try:
+                _atomic_write(self.run_dir / relative, data)
+            except OSError as exc:
+                self._failed(exc, relative)
         else:
             self._helper().submit(_atomic_write, self.run_dir / relative, data, durable=False)
 
@@ -284,7 +297,7 @@ class Ledger:
 
     def _journal(self, entry: dict[str, Any]) -> None:
         self._changed = True
-        if self._fd is None:
+        if self._fd is None or self.failure is not None:  # after a failed write: the run stops
             return
         self._pending.append(json.dumps(entry, default=str).encode() + b"\n")
         if self._flush_scheduled:
@@ -305,7 +318,11 @@ class Ledger:
         if self._pending:
             data = b"".join(self._pending)
             self._pending.clear()
-            os.write(self._fd, data)
+            try:
+                _write_all(self._fd, data)
+            except OSError as exc:
+                self._failed(exc, JOURNAL_FILE)
+                return
             self._offset += len(data)
             self._dirty_since_sync = True
         now = time.monotonic()
@@ -317,6 +334,27 @@ class Ledger:
         # under ~5% of the run however large the run grows.
         if now - self._last_snapshot >= max(0.5, 20 * self._snapshot_cost):
             self.snapshot()
+
+    def _failed(self, exc: OSError, what: str) -> None:
+        """A write did not complete: cut the journal back to its last whole line, keep the
+        snapshot as it was, and tell the run to stop."""
+        assert self._fd is not None and self.run_dir is not None
+        with contextlib.suppress(OSError):  # a torn last line is dropped by the reader anyway
+            os.ftruncate(self._fd, self._offset)
+        self._pending.clear()
+        if self.failure is not None:
+            return
+        self.failure = LedgerWriteError(
+            f"could not write {self.run_dir / what}: {_reason(exc)}; the ledger on disk is "
+            f"intact up to its last complete write — free space, then "
+            f"`flowgraph resume {self.run_dir}`"
+        )
+        if self._on_failure is not None:
+            self._on_failure(self.failure)
+
+    def on_failure(self, stop: Callable[[LedgerWriteError], None]) -> None:
+        """Call ``stop(error)`` once when a write fails (the run cannot go on recording)."""
+        self._on_failure = stop
 
     def _sync_in_background(self) -> None:
         """fsync the journal on a helper thread: the event loop keeps serving nodes while the
@@ -333,21 +371,34 @@ class Ledger:
             self._sync = None
 
     def snapshot(self) -> None:
-        """Write ``ledger.json`` atomically from the in-memory state, if it changed."""
+        """Write ``ledger.json`` atomically from the in-memory state, if it changed.
+
+        After a failed write nothing more is written: the snapshot on disk and the journal up
+        to its last whole line are the state, and they agree.
+        """
         if self.run_dir is None or self._fd is None or not self._changed:
+            return
+        if self.failure is not None:
             return
         self._changed = False
         started = time.monotonic()
         if self._pending:
             self.flush()
-        self._wait_for_sync()
-        os.fsync(self._fd)
-        self._dirty_since_sync = False
-        self.doc.journal.offset = self._offset
-        self.doc.updated_at = now_iso()
-        if self._describe is not None:
-            self._describe(self.doc, self.run_dir)
-        _atomic_write(self.run_dir / LEDGER_FILE, self.doc.model_dump_json(indent=2).encode())
+            if self.failure is not None:
+                return
+        try:
+            self._wait_for_sync()
+            os.fsync(self._fd)
+            self._dirty_since_sync = False
+            self.doc.journal.offset = self._offset
+            self.doc.updated_at = now_iso()
+            if self._describe is not None:
+                self._describe(self.doc, self.run_dir)
+            blob = self.doc.model_dump_json(indent=2).encode()
+            _atomic_write(self.run_dir / LEDGER_FILE, blob)
+        except OSError as exc:
+            self._failed(exc, LEDGER_FILE)
+            return
         self._last_snapshot = self._last_sync = time.monotonic()
         self._snapshot_cost = self._last_snapshot - started
 
@@ -440,18 +491,40 @@ def _truncate_torn_tail(journal: Path, good: int) -> None:
 _RETRY = "wait for the other process to stop, then try again"
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    """``os.write`` until every byte is written: a short write (a disk filling up, a file-size
+    limit) is continued, and the next attempt raises the ``OSError`` that says why."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        if written <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        view = view[written:]
+
+
+def _reason(exc: OSError) -> str:
+    names = {errno.ENOSPC: "the disk is full", errno.EFBIG: "a file-size limit was reached",
+             errno.EDQUOT: "the disk quota is used up", errno.EIO: "an I/O error"}  # fmt: skip
+    return f"{names.get(exc.errno or 0, exc.strerror or type(exc).__name__)} ({exc.strerror})"
+
+
 def _atomic_write(target: Path, data: bytes, *, durable: bool = True) -> None:
-    """temp file in the same directory, fsync, os.replace, fsync the directory."""
+    """temp file in the same directory, every byte written, fsync, os.replace, fsync the
+    directory. If any step fails the temp file is removed and ``target`` is untouched."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f"{target.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
-        os.write(fd, data)
-        if durable:
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, target)
+        try:
+            _write_all(fd, data)
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     if not durable:
         return
     dir_fd = os.open(target.parent, os.O_RDONLY)

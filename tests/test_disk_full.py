@@ -1,0 +1,70 @@
+"""A full disk never destroys a good ledger: a run under a file-size limit (RLIMIT_FSIZE in a
+child process, as `prlimit --fsize` does) stops with one line, leaves a ledger `status` reads,
+and `resume` finishes it once the limit is lifted."""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flowgraph import Ledger
+
+GRAPH = """
+from flowgraph import Graph
+
+graph = Graph("fill")
+previous = None
+for i in range(120):
+    async def step(ctx, i=i):
+        return {"i": i, "text": "x" * 600}
+    graph.node(f"s{i}", step, after=[previous] if previous else [])
+    previous = f"s{i}"
+"""
+
+
+def _flowgraph(*args: str, cwd: Path, limit: int | None = None) -> subprocess.CompletedProcess[str]:
+    def cap() -> None:
+        if limit is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    code = "import sys; from flowgraph.cli import main; sys.argv[0] = 'flowgraph'; main()"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True,
+        timeout=120, preexec_fn=cap,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("limit", [6_000, 20_000, 30_000, 45_000])
+def test_a_run_under_a_file_size_limit_leaves_a_good_ledger_and_resumes(
+    tmp_path: Path, limit: int
+) -> None:
+    (tmp_path / "fill.py").write_text(GRAPH)
+    run_dir = tmp_path / "run"
+    capped = _flowgraph("run", "fill.py", "--run-dir", str(run_dir), cwd=tmp_path, limit=limit)
+    assert capped.returncode == 2, capped.stdout + capped.stderr
+    lines = [line for line in capped.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: could not write"), capped.stderr
+    assert "Traceback" not in capped.stderr and "flowgraph resume" in lines[0]
+
+    doc = Ledger.read(run_dir)  # readable, however far the run got
+    passed_before = [n for n, r in doc.nodes.items() if r.status == "passed"]
+    status = _flowgraph("status", str(run_dir), cwd=tmp_path)
+    assert status.returncode in (0, 1), status.stderr
+    assert "Traceback" not in status.stderr
+    assert not list(run_dir.glob("*.tmp"))
+
+    resumed = _flowgraph("resume", str(run_dir), cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    final = Ledger.read(run_dir)
+    assert final.status == "passed"
+    assert all(r.status == "passed" for r in final.nodes.values())
+    assert final.nodes["s119"].attempts == 1
+    # what had passed under the limit was not run again
+    assert all(final.nodes[n].attempts == 1 for n in passed_before)
+    assert json.loads((run_dir / "ledger.json").read_text())["status"] == "passed"
