@@ -31,6 +31,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("flowgraph.agent",),
     ("flowgraph.compile",),
     ("flowgraph.declare",),
+    ("flowgraph.tools",),
     ("flowgraph.money",),
     ("flowgraph.models",),
     ("flowgraph.ledger",),

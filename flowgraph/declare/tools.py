@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from flowgraph.declare.context import Context
 from flowgraph.declare.identity import function_identity
 from flowgraph.errors import GraphError
+from flowgraph.tools.confine import Place, ToolRefused
 
 __all__ = ["Tool", "ToolResult", "tool"]
 
@@ -59,7 +60,7 @@ class Tool:
         fields: dict[str, Any] = {}
         for param in inspect.signature(func).parameters.values():
             annotation = hints.get(param.name)
-            if annotation is Context:
+            if annotation is Context or annotation is Place:  # built-in tools take a Place
                 self._context_param = param.name
                 continue
             if annotation is None:
@@ -103,6 +104,8 @@ class Tool:
             result = self.func(**kwargs)
             if inspect.isawaitable(result):
                 result = await result
+        except ToolRefused as refused:  # a built-in tool's refusal reads as plain advice
+            return ToolResult(str(refused), is_error=True)
         except Exception as exc:
             return ToolResult(f"{type(exc).__name__}: {exc}", is_error=True)
         return ToolResult(_to_text(result))

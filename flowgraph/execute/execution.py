@@ -83,7 +83,7 @@ class Execution:
         self.valid = valid
         self.ledger = ledger
         self.options = options
-        self.place = Workplace.of(ledger)
+        self.place = Workplace.of(ledger, options.workspace)
         log = get_logger(run_id=ledger.doc.run_id, graph=valid.name)
         self.emit = Emitter(options.on_event, log)
         self.state = RunState()
