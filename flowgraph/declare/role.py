@@ -5,11 +5,13 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
 from flowgraph.declare.advisor import Advisor
+from flowgraph.declare.agentfile import read_agent_file
 from flowgraph.declare.aliases import INHERIT
 from flowgraph.declare.identity import function_identity
 from flowgraph.declare.tools import Tool
@@ -93,6 +95,16 @@ class Role:
         if dupes:
             raise GraphError(f"{where}: tool names must be unique; {', '.join(dupes)} repeat")
         object.__setattr__(self, "_tools", tools)
+
+    @classmethod
+    def from_file(cls, path: str | Path, **overrides: Any) -> Role:
+        """A role from a Claude Code agent file (``.claude/agents/<role>.md``): its front
+        matter's name, tools and model, its body as the instructions. ``overrides`` set any
+        other field (``Role.from_file(p, max_turns=40, output=Plan)``)."""
+        agent = read_agent_file(path)
+        fields = {"name": agent.name, "instructions": agent.prompt, "tools": agent.tools,
+                  "model": agent.model, **overrides}  # fmt: skip
+        return cls(**fields)
 
     @property
     def tool_list(self) -> tuple[Tool, ...]:
