@@ -96,14 +96,17 @@ async def run_role(
     emit: Callable[[Event], None],
     advisor: AdvisorSession | None = None,
     steering: Callable[[int], list[str]] | None = None,
+    extra_tools: Sequence[Any] = (),
 ) -> Any:
     """Run ``node``'s tool loop to the end and return its (validated, checked) output.
 
     ``steering(turn)`` returns messages a person sent the node since its last turn; each goes
-    into the conversation as a new instruction before the next model turn.
+    into the conversation as a new instruction before the next model turn. ``extra_tools``
+    are tools listed at run time (an MCP server's), called like the role's own.
     """
     loop = _Loop(node, ctx, call, report, emit, advisor)
     loop.steering = steering
+    loop.tools.update({t.name: t for t in extra_tools})  # e.g. MCP servers' tools
     return await loop.run()
 
 

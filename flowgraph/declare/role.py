@@ -17,6 +17,7 @@ from flowgraph.declare.identity import function_identity
 from flowgraph.declare.tools import Tool
 from flowgraph.errors import GraphError
 from flowgraph.models.router import MAX_FALLBACKS
+from flowgraph.tools.mcp import MCPServer
 
 __all__ = ["Role"]
 
@@ -46,6 +47,8 @@ class Role:
             (the graph's default advisor, if it has one).
         check: ``async def check(output, ctx) -> str | None``: a problem to send back to the
             model (counted against ``output_retries``), or None when the output is good.
+        mcp_servers: MCP servers whose tools the role may call (``mcp__<server>__<tool>``);
+            started when the run starts, stopped when it ends.
     """
 
     name: str
@@ -64,6 +67,7 @@ class Role:
     cache: bool = True
     advisor: Advisor | str | None = INHERIT
     check: Callable[[Any, Any], Awaitable[str | None]] | None = None
+    mcp_servers: Sequence[MCPServer] = ()
     _tools: tuple[Tool, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -127,4 +131,5 @@ class Role:
             "server_fallbacks": list(self.server_fallbacks),
             "advisor": self.advisor.spec() if isinstance(self.advisor, Advisor) else self.advisor,
             "check": function_identity(self.check) if self.check else None,
+            **({"mcp": [s.spec() for s in self.mcp_servers]} if self.mcp_servers else {}),
         }

@@ -10,7 +10,6 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
@@ -19,18 +18,11 @@ from flowgraph.declare.context import Context
 from flowgraph.declare.identity import function_identity
 from flowgraph.errors import GraphError
 from flowgraph.tools.confine import Place, ToolRefused
+from flowgraph.tools.result import ToolResult
 
 __all__ = ["Tool", "ToolResult", "tool"]
 
 ToolFunc = Callable[..., Any]
-
-
-@dataclass(frozen=True, slots=True)
-class ToolResult:
-    """What a tool call gave back: text for the model, and whether it is an error."""
-
-    content: str
-    is_error: bool = False
 
 
 class Tool:

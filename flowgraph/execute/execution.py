@@ -25,6 +25,7 @@ from flowgraph.compile.validation import ValidGraph
 from flowgraph.declare.context import Context
 from flowgraph.declare.names import top_of
 from flowgraph.declare.nodes import RoleNode, StepNode, Work
+from flowgraph.errors import ConfigError
 from flowgraph.events import RunStarted
 from flowgraph.execute.calls import CallPath, default_client, resolve_limits
 from flowgraph.execute.emitter import Emitter
@@ -41,6 +42,7 @@ from flowgraph.ledger.store import Ledger
 from flowgraph.logs import get_logger
 from flowgraph.money.pricing import DEFAULT_PRICING
 from flowgraph.status import RunStatus
+from flowgraph.tools.mcp import McpHub, MCPServer
 
 __all__ = ["Execution", "run_graph"]
 
@@ -58,9 +60,27 @@ async def run_graph(
     """Run (or resume) ``valid`` with ``options``; see ``Graph.run``."""
     ledger = open_ledger(valid, input, options)
     try:
-        return await Execution(valid, ledger, options, inbox).run()
+        servers = mcp_servers_of(valid)
+        if not servers:
+            return await Execution(valid, ledger, options, inbox).run()
+        async with McpHub(servers) as hub:  # started for the run, stopped when it ends
+            return await Execution(valid, ledger, options, inbox, hub).run()
     finally:
         ledger.close()
+
+
+def mcp_servers_of(valid: ValidGraph) -> list[MCPServer]:
+    """Every MCP server a role of the graph uses, once; one name must mean one server."""
+    found: dict[str, MCPServer] = {}
+    for node in valid.nodes.values():
+        for task, _ in node.role_tasks():
+            for server in task.role.mcp_servers:
+                if found.setdefault(server.name, server) != server:
+                    raise ConfigError(
+                        f"two different MCP servers are named {server.name!r}; give each its "
+                        "own name"
+                    )
+    return list(found.values())
 
 
 class Execution:
@@ -79,8 +99,10 @@ class Execution:
         ledger: Ledger,
         options: RunOptions,
         inbox: Inbox | None = None,
+        mcp: McpHub | None = None,
     ) -> None:
         self.valid = valid
+        self.mcp = mcp
         self.ledger = ledger
         self.options = options
         self.place = Workplace.of(ledger, options.workspace)
@@ -118,6 +140,8 @@ class Execution:
         for name in self.valid.order:
             record = records.get(name)
             fingerprint = prints[name]
+            if self.mcp is not None:
+                fingerprint = self._with_mcp(name, fingerprint)
             if (
                 record is not None
                 and record.status == "passed"
@@ -126,10 +150,20 @@ class Execution:
                 self.state.outputs[name] = self.ledger.output(name)
                 continue
             todo.append(name)
-            if record is None or record.status != "pending" or record.fingerprint != prints[name]:
+            if record is None or record.status != "pending" or record.fingerprint != fingerprint:
                 node = self.valid.nodes[name]
                 self.recorder.planned(name, fingerprint, node.kind, node.role_name)
         return todo
+
+    def _with_mcp(self, name: str, fingerprint: str) -> str:
+        """A node's fingerprint with the schemas its MCP servers listed folded in."""
+        assert self.mcp is not None
+        servers = [s for task, _ in self.valid.nodes[name].role_tasks()
+                   for s in task.role.mcp_servers]  # fmt: skip
+        digest = self.mcp.digest(servers)
+        if not digest:
+            return fingerprint
+        return hashlib.sha256(f"{fingerprint}:{digest}".encode()).hexdigest()[:24]
 
     def _needs_models(self) -> bool:
         nodes = self.valid.nodes
@@ -243,8 +277,9 @@ class Execution:
         report = self.recorder.report_for(record)
         advisor = self.calls.advisor_session(node)
         report.advisor = advisor
+        extra = self.mcp.tools_for(node.role.mcp_servers) if self.mcp else ()
         return await run_role(node, ctx, self.calls.call, report, self.emit, advisor,
-                              self.recorder.steering_for(record))  # fmt: skip
+                              self.recorder.steering_for(record), extra)  # fmt: skip
 
     def _pattern(self, run: patterns.PatternRunner) -> NodeRunner:
         async def run_pattern(node: Any, ctx: Context) -> Any:
