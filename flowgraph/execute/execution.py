@@ -14,6 +14,7 @@ import asyncio
 import dataclasses
 import hashlib
 import json
+import re
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -36,12 +37,14 @@ from flowgraph.execute.result import RunResult
 from flowgraph.execute.scheduler import Scheduler
 from flowgraph.execute.summary import describe
 from flowgraph.execute.upstream import Upstream
+from flowgraph.execute.workspaces import NodeWorkspace
 from flowgraph.ledger.inbox import Inbox
 from flowgraph.ledger.schema import LedgerDoc, NodeRecord
 from flowgraph.ledger.store import Ledger
 from flowgraph.logs import get_logger
 from flowgraph.money.pricing import DEFAULT_PRICING
 from flowgraph.status import RunStatus
+from flowgraph.tools import WRITERS
 from flowgraph.tools.mcp import McpHub, MCPServer
 
 __all__ = ["Execution", "run_graph"]
@@ -278,8 +281,32 @@ class Execution:
         advisor = self.calls.advisor_session(node)
         report.advisor = advisor
         extra = self.mcp.tools_for(node.role.mcp_servers) if self.mcp else ()
-        return await run_role(node, ctx, self.calls.call, report, self.emit, advisor,
-                              self.recorder.steering_for(record), extra)  # fmt: skip
+        if not WRITERS & {t.name for t in node.role.tool_list}:
+            return await run_role(node, ctx, self.calls.call, report, self.emit, advisor,
+                                  self.recorder.steering_for(record), extra)  # fmt: skip
+        own = NodeWorkspace.open(ctx.workspace, self._workspaces_home(), record)
+        output = await run_role(node, dataclasses.replace(ctx, workspace=own.work),
+                                self.calls.call, report, self.emit, advisor,
+                                self.recorder.steering_for(record), extra)  # fmt: skip
+        self._land(record, own)
+        return output
+
+    def _workspaces_home(self) -> Path:
+        if self.place.run_dir is not None:
+            return self.place.run_dir / "worktrees"
+        return self.place.workspace.parent / f"{self.place.workspace.name}-nodes"
+
+    def _land(self, record: str, own: NodeWorkspace) -> None:
+        """Bring a writer node's changes back (or fail it on a conflict) and keep its diff."""
+        changed, diff = own.merge_back(record)
+        fields: dict[str, Any] = {"changed_files": changed}
+        if diff and self.place.run_dir is not None:
+            name = "diffs/" + re.sub(r"[^A-Za-z0-9_.-]", "_", record) + ".diff"
+            (self.place.run_dir / "diffs").mkdir(exist_ok=True)
+            (self.place.run_dir / name).write_text(diff, encoding="utf-8")
+            fields["diff_file"] = name
+        self.recorder.update(record, **fields)
+        own.close()
 
     def _pattern(self, run: patterns.PatternRunner) -> NodeRunner:
         async def run_pattern(node: Any, ctx: Context) -> Any:
