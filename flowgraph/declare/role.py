@@ -49,6 +49,8 @@ class Role:
             model (counted against ``output_retries``), or None when the output is good.
         mcp_servers: MCP servers whose tools the role may call (``mcp__<server>__<tool>``);
             started when the run starts, stopped when it ends.
+        approve: tool names whose every call waits for a person's approval (``["Bash"]``;
+            ``["*"]`` for all tools).
     """
 
     name: str
@@ -68,6 +70,7 @@ class Role:
     advisor: Advisor | str | None = INHERIT
     check: Callable[[Any, Any], Awaitable[str | None]] | None = None
     mcp_servers: Sequence[MCPServer] = ()
+    approve: Sequence[str] = ()
     _tools: tuple[Tool, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -132,4 +135,5 @@ class Role:
             "advisor": self.advisor.spec() if isinstance(self.advisor, Advisor) else self.advisor,
             "check": function_identity(self.check) if self.check else None,
             **({"mcp": [s.spec() for s in self.mcp_servers]} if self.mcp_servers else {}),
+            **({"approve": sorted(self.approve)} if self.approve else {}),
         }

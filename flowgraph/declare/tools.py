@@ -32,10 +32,19 @@ class Tool:
         func: a sync or async function with annotated parameters.
         name: the name the model sees; the function's name by default.
         description: what the tool does; the docstring's first paragraph by default.
+        approval: every call waits for a person's approval (``flowgraph approve``).
     """
 
-    def __init__(self, func: ToolFunc, *, name: str | None = None, description: str | None = None):
+    def __init__(
+        self,
+        func: ToolFunc,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        approval: bool = False,
+    ):
         self.func = func
+        self.approval = approval
         self.name = name or func.__name__
         doc = inspect.getdoc(func) or ""
         self.description = description or doc.split("\n\n")[0].strip() or self.name
@@ -77,7 +86,8 @@ class Tool:
     def spec(self) -> dict[str, Any]:
         """What defines the tool, for fingerprints: what the model sees, and the function's
         source (editing the body changes what the tool does)."""
-        return {**self.to_param(), "code": function_identity(self.func)}
+        return {**self.to_param(), "code": function_identity(self.func),
+                **({"approval": True} if self.approval else {})}  # fmt: skip
 
     async def call(self, arguments: dict[str, Any], context: Context) -> ToolResult:
         """Validate the model's arguments, run the function, and turn any failure into an error
@@ -112,11 +122,15 @@ def _to_text(value: Any) -> str:
 
 
 def tool(
-    func: ToolFunc | None = None, *, name: str | None = None, description: str | None = None
+    func: ToolFunc | None = None,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    approval: bool = False,
 ) -> Any:
-    """Decorator form of ``Tool``: ``@tool`` or ``@tool(name="...")``."""
+    """Decorator form of ``Tool``: ``@tool`` or ``@tool(name="...", approval=True)``."""
 
     def wrap(f: ToolFunc) -> Tool:
-        return Tool(f, name=name, description=description)
+        return Tool(f, name=name, description=description, approval=approval)
 
     return wrap(func) if func is not None else wrap

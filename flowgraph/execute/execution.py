@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from flowgraph import patterns
+from flowgraph.agent.approvals import ApprovalNeeded, Approvals
 from flowgraph.agent.loop import run_role
 from flowgraph.compile.validation import ValidGraph
 from flowgraph.declare.context import Context
@@ -281,14 +282,27 @@ class Execution:
         advisor = self.calls.advisor_session(node)
         report.advisor = advisor
         extra = self.mcp.tools_for(node.role.mcp_servers) if self.mcp else ()
-        if not WRITERS & {t.name for t in node.role.tool_list}:
-            return await run_role(node, ctx, self.calls.call, report, self.emit, advisor,
-                                  self.recorder.steering_for(record), extra)  # fmt: skip
-        own = NodeWorkspace.open(ctx.workspace, self._workspaces_home(), record)
-        output = await run_role(node, dataclasses.replace(ctx, workspace=own.work),
-                                self.calls.call, report, self.emit, advisor,
-                                self.recorder.steering_for(record), extra)  # fmt: skip
-        self._land(record, own)
+        previous = self.recorder.record(record)
+        pending = previous.pending_approval if previous else None
+        approvals = Approvals(node.role, pending, previous.decision if previous else None,
+                              str(self.place.run_dir or "<run dir>"))  # fmt: skip
+        own = None
+        if WRITERS & {t.name for t in node.role.tool_list}:
+            base = pending.get("workspace_base") if pending and approvals.resuming else None
+            own = NodeWorkspace.open(ctx.workspace, self._workspaces_home(), record, base)
+            ctx = dataclasses.replace(ctx, workspace=own.work)
+        try:
+            output = await run_role(node, ctx, self.calls.call, report, self.emit, advisor,
+                                    self.recorder.steering_for(record), extra,
+                                    approvals)  # fmt: skip
+        except ApprovalNeeded as pause:  # kept so that the approved call resumes the talk
+            state = {**pause.state, "workspace_base": own.base if own else None}
+            self.recorder.update(record, pending_approval=state, decision=None)
+            raise
+        if pending:
+            self.recorder.update(record, pending_approval=None, decision=None)
+        if own is not None:
+            self._land(record, own)
         return output
 
     def _workspaces_home(self) -> Path:

@@ -48,12 +48,17 @@ class NodeWorkspace:
         self.shared, self.work, self.base, self.git = shared, work, base, git
 
     @classmethod
-    def open(cls, shared: Path, home: Path, node: str) -> NodeWorkspace:
+    def open(
+        cls, shared: Path, home: Path, node: str, base: dict[str, str] | None = None
+    ) -> NodeWorkspace:
         """A fresh copy of ``shared`` for ``node`` under ``home`` (an old one is replaced:
-        a retried node starts again from the shared files)."""
+        a retried node starts again from the shared files), or, given the ``base`` it started
+        from, the node's copy as it left it (a node resumed after an approval)."""
         shared.mkdir(parents=True, exist_ok=True)
         work = home / re.sub(r"[^A-Za-z0-9_.-]", "_", node)
         git = (shared / ".git").exists()
+        if base is not None and work.is_dir():
+            return cls(shared, work, dict(base), git)
         cls._remove(shared, work, git)
         work.parent.mkdir(parents=True, exist_ok=True)
         if git:
