@@ -15,12 +15,13 @@ import json
 from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any
-
-from mcp import ClientSession, StdioServerParameters, stdio_client
+from typing import TYPE_CHECKING, Any
 
 from flowgraph.errors import ConfigError
 from flowgraph.tools.result import ToolResult
+
+if TYPE_CHECKING:
+    from mcp import ClientSession
 
 __all__ = ["MCPServer", "McpHub", "McpTool"]
 
@@ -105,6 +106,10 @@ class McpHub:
         await self._stack.aclose()
 
     async def _start(self, server: MCPServer) -> list[McpTool]:
+        # Imported here for start-up speed: the SDK takes over half a second to import, and
+        # only a run whose roles use MCP servers needs it.
+        from mcp import ClientSession, StdioServerParameters, stdio_client
+
         params = StdioServerParameters(command=server.command, args=list(server.args),
                                        env=dict(server.env) or None, cwd=server.cwd)  # fmt: skip
         try:
