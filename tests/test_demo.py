@@ -25,7 +25,6 @@ from flowgraph.demo import (
     scripted_client,
 )
 from flowgraph.demo.steps import prepare
-from flowgraph.demo.tools import WorkspaceError, list_files, read_file, write_file
 from flowgraph.events import FallbackTaken
 from flowgraph.models.seam import ModelResponse
 from flowgraph.testing import tool_call
@@ -42,9 +41,9 @@ def _with_bug(reply: Any) -> Any:
     """The backend's reply, but the store it writes marks future items overdue instead."""
     if isinstance(reply, ModelResponse) and reply.tool_uses:
         args = dict(reply.tool_uses[0]["input"])
-        if args.get("path") == "todo/store.py" and "content" in args:
+        if args.get("file_path") == "todo/store.py" and "content" in args:
             args["content"] = args["content"].replace("self.due < today", "self.due > today")
-            return tool_call("write_file", **args)
+            return tool_call("Write", **args)
     return reply
 
 
@@ -55,7 +54,7 @@ def test_demo_passes_every_node_and_leaves_a_working_project(tmp_path: Path) -> 
     assert result.statuses == dict.fromkeys(NODES, "passed")
     workspace = tmp_path / "run" / "workspace"
     assert "due: date | None = None" in (workspace / "todo/store.py").read_text()
-    for written in ["docs/design.md", "todo/cli.py", "tests/test_due.py", "tests/test_cli.py"]:
+    for written in ["todo/cli.py", "tests/test_due.py", "tests/test_cli.py"]:
         assert (workspace / written).is_file(), written
     tests = result["run_tests"]
     assert tests["passed"] == 7 and tests["failed"] == 0
@@ -125,29 +124,6 @@ def test_a_second_run_on_the_same_directory_reuses_every_node(tmp_path: Path) ->
 
     assert again.status == "passed" and again.executed == ()
     assert client.requests == []
-
-
-@pytest.mark.parametrize("path", ["../ledger.json", "/etc/passwd", "docs/../../x", "", "link/x"])
-def test_file_tools_refuse_paths_outside_the_workspace(tmp_path: Path, path: str) -> None:
-    workspace = tmp_path / "workspace"
-    workspace.mkdir()
-    (workspace / "link").symlink_to(tmp_path)
-    ctx = _ctx(workspace)
-    with pytest.raises(WorkspaceError, match=r"not allowed|outside the workspace"):
-        asyncio.run(write_file(path, "x", ctx))
-    with pytest.raises(WorkspaceError):
-        asyncio.run(read_file(path, ctx))
-    assert not (tmp_path / "x").exists()
-
-
-def test_file_tools_read_write_and_list_inside_the_workspace(tmp_path: Path) -> None:
-    ctx = _ctx(tmp_path)
-    assert asyncio.run(write_file("a/b.txt", "one\ntwo\n", ctx)) == "wrote a/b.txt (2 lines)"
-    assert asyncio.run(read_file("a/b.txt", ctx)) == "one\ntwo\n"
-    assert asyncio.run(list_files(ctx)) == "a/b.txt"
-    assert asyncio.run(list_files(ctx, "a")) == "a/b.txt"
-    with pytest.raises(WorkspaceError, match="list_files shows what exists"):
-        asyncio.run(read_file("missing.txt", ctx))
 
 
 def test_prepare_copies_the_sample_project_without_overwriting_edits(tmp_path: Path) -> None:

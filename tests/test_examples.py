@@ -72,3 +72,21 @@ def test_feature_team_example_builds_and_tests_in_its_workspace(
         assert (workspace / written).is_file(), written
     assert result["tests"]["passed"] == 1
     assert result["review"]["verdict"] == "approve"
+
+
+def test_agent_files_example_runs_its_agent_roles_offline(offline: None, tmp_path: Path) -> None:
+    module = _load("agent_files")
+    assert [t.name for t in module.roles["architect"].tool_list] == ["Read", "Grep", "Glob"]
+    work = tmp_path / "repo"
+    work.mkdir()
+    result = module.graph.run_sync({"task": "notes"}, run_dir=tmp_path / "run", workspace=work)
+    assert result.ok and result["review"] == "no problems found"
+    assert (work / "NOTES.md").read_text() == "due dates\n"
+
+
+def test_agent_files_pipeline_names_the_order() -> None:
+    from flowgraph.pipeline import load_pipeline
+
+    graph = load_pipeline(EXAMPLES / "agent_files" / "pipeline.yaml")
+    valid = graph.validate()
+    assert list(valid.order) == ["architect", "backend", "security_reviewer"]

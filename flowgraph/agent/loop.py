@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from flowgraph.agent.approvals import Approvals
 from flowgraph.agent.blocks import tool_result
 from flowgraph.agent.consults import (
     REVIEW_PROMPT,
@@ -96,14 +97,19 @@ async def run_role(
     emit: Callable[[Event], None],
     advisor: AdvisorSession | None = None,
     steering: Callable[[int], list[str]] | None = None,
+    extra_tools: Sequence[Any] = (),
+    approvals: Approvals | None = None,
 ) -> Any:
     """Run ``node``'s tool loop to the end and return its (validated, checked) output.
 
     ``steering(turn)`` returns messages a person sent the node since its last turn; each goes
-    into the conversation as a new instruction before the next model turn.
+    into the conversation as a new instruction before the next model turn. ``extra_tools``
+    are tools listed at run time (an MCP server's), called like the role's own.
     """
     loop = _Loop(node, ctx, call, report, emit, advisor)
     loop.steering = steering
+    loop.tools.update({t.name: t for t in extra_tools})  # e.g. MCP servers' tools
+    loop.approvals = approvals
     return await loop.run()
 
 
@@ -131,9 +137,11 @@ class _Loop:
         self.fixes_left = self.role.output_retries
         self.turn = 0
         self.steering: Callable[[int], list[str]] | None = None
+        self.approvals: Approvals | None = None
 
     async def run(self) -> Any:
-        for turn in range(1, self.role.max_turns + 1):
+        first = await self._resume_approved() if self.approvals else 1
+        for turn in range(first, self.role.max_turns + 1):
             self.turn = turn
             self._take_steering()
             response = await self._ask()
@@ -152,6 +160,19 @@ class _Loop:
             f"node {self.node.name!r} used all {self.role.max_turns} turns without finishing; "
             "raise Role(max_turns=...) or narrow the task"
         )
+
+    async def _resume_approved(self) -> int:
+        """Carry on from calls a person decided on: the saved conversation, then the calls
+        (run if approved, an error result with the note if rejected). The next turn's number."""
+        assert self.approvals is not None
+        pending = self.approvals.pending
+        if not self.approvals.resuming or pending is None:
+            return 1
+        self.messages[:] = pending["messages"]
+        self.turn = self.report.turns = int(pending["turn"])
+        uses = [b for b in self.messages[-1]["content"] if b.get("type") == "tool_use"]
+        await self._run_tools(uses)
+        return self.turn + 1
 
     def _take_steering(self) -> None:
         """Deliver steering messages at the start of a turn, without restarting the node."""
@@ -191,7 +212,15 @@ class _Loop:
     async def _run_tools(self, uses: list[dict[str, Any]]) -> None:
         results: list[dict[str, Any]] = []
         trigger: str | None = None
+        waiting = self.approvals.waiting(uses, self.tools) if self.approvals else []
+        if self.approvals and waiting:  # nothing of this turn runs before the person decides
+            raise self.approvals.pause(self.node.name, waiting, self.messages, self.turn)
         for use in uses:
+            note = self.approvals.rejection(use) if self.approvals else None
+            if note is not None:
+                said = f"a person rejected this call{': ' + note if note else ''}"
+                results.append(tool_result(use, said, True))
+                continue
             if use["name"] == TOOL_NAME and self.advisor and not self.advisor.native:
                 results.append(
                     await self.advisor.answer_tool(use, self.system, self.messages, self.turn)

@@ -43,6 +43,9 @@ Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log every event 
 MaxCost = Annotated[
     float | None, typer.Option(min=0.0, help="Stop starting model calls past this many USD.")
 ]
+Workspace = Annotated[
+    Path | None, typer.Option(help="The directory the nodes work on (default RUN_DIR/workspace).")
+]
 MaxItems = Annotated[
     int | None, typer.Option(min=1, help="Checklist items this run takes on (default: all).")
 ]
@@ -145,8 +148,10 @@ def run(
     max_items: MaxItems = None,
     log_json: LogJson = False,
     verbose: Verbose = False,
+    workspace: Workspace = None,
 ) -> None:
-    """Run a graph defined in a Python file; resumes if --run-dir holds its ledger."""
+    """Run a graph defined in a Python file (or a pipeline .yaml naming agent files);
+    resumes if --run-dir holds its ledger."""
     from flowgraph.cli.launch import load_graph
 
     _setup_logs(log_json, verbose)
@@ -157,7 +162,7 @@ def run(
     values_or_none = values if values or not Ledger.exists(directory) else None
     options = RunOptions(run_dir=directory, run_id=run_id, max_concurrency=max_concurrency,
                          max_cost_usd=max_cost_usd, pricing=_prices(prices),
-                         max_items=max_items)  # fmt: skip
+                         max_items=max_items, workspace=workspace)  # fmt: skip
     _execute(graph, values_or_none, options)
 
 
@@ -172,6 +177,7 @@ def resume(
     max_items: MaxItems = None,
     log_json: LogJson = False,
     verbose: Verbose = False,
+    workspace: Workspace = None,
 ) -> None:
     """Resume a run from its ledger: passed nodes are kept, the rest run."""
     from flowgraph.cli.launch import load_graph
@@ -188,7 +194,7 @@ def resume(
     else:
         graph = load_graph(graph_target)
     options = RunOptions(run_dir=run_dir, max_cost_usd=max_cost_usd, pricing=_prices(prices),
-                         max_items=max_items)  # fmt: skip
+                         max_items=max_items, workspace=workspace)  # fmt: skip
     _execute(graph, None, options)
 
 

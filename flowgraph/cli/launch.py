@@ -13,6 +13,7 @@ from typing import Any
 
 from flowgraph.errors import ConfigError, FlowgraphError
 from flowgraph.graph import Graph
+from flowgraph.pipeline import load_pipeline
 
 __all__ = ["load_graph"]
 
@@ -30,6 +31,10 @@ def load_graph(target: str, kwargs: dict[str, Any] | None = None) -> Graph:
     """
     target = MOVED_TARGETS.get(target, target)
     location, _, name = target.partition(":")
+    if location.endswith((".yaml", ".yml")):
+        graph = load_pipeline(Path(location))
+        graph.source = {"target": str(Path(location).resolve()), "kwargs": {}}
+        return graph
     if location.endswith(".py") or "/" in location or Path(location).is_file():
         namespace = _exec_file(Path(location))
     else:

@@ -5,16 +5,19 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
 from flowgraph.declare.advisor import Advisor
+from flowgraph.declare.agentfile import read_agent_file
 from flowgraph.declare.aliases import INHERIT
 from flowgraph.declare.identity import function_identity
 from flowgraph.declare.tools import Tool
 from flowgraph.errors import GraphError
 from flowgraph.models.router import MAX_FALLBACKS
+from flowgraph.tools.mcp import MCPServer
 
 __all__ = ["Role"]
 
@@ -44,6 +47,10 @@ class Role:
             (the graph's default advisor, if it has one).
         check: ``async def check(output, ctx) -> str | None``: a problem to send back to the
             model (counted against ``output_retries``), or None when the output is good.
+        mcp_servers: MCP servers whose tools the role may call (``mcp__<server>__<tool>``);
+            started when the run starts, stopped when it ends.
+        approve: tool names whose every call waits for a person's approval (``["Bash"]``;
+            ``["*"]`` for all tools).
     """
 
     name: str
@@ -62,6 +69,8 @@ class Role:
     cache: bool = True
     advisor: Advisor | str | None = INHERIT
     check: Callable[[Any, Any], Awaitable[str | None]] | None = None
+    mcp_servers: Sequence[MCPServer] = ()
+    approve: Sequence[str] = ()
     _tools: tuple[Tool, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -94,6 +103,16 @@ class Role:
             raise GraphError(f"{where}: tool names must be unique; {', '.join(dupes)} repeat")
         object.__setattr__(self, "_tools", tools)
 
+    @classmethod
+    def from_file(cls, path: str | Path, **overrides: Any) -> Role:
+        """A role from a Claude Code agent file (``.claude/agents/<role>.md``): its front
+        matter's name, tools and model, its body as the instructions. ``overrides`` set any
+        other field (``Role.from_file(p, max_turns=40, output=Plan)``)."""
+        agent = read_agent_file(path)
+        fields = {"name": agent.name, "instructions": agent.prompt, "tools": agent.tools,
+                  "model": agent.model, **overrides}  # fmt: skip
+        return cls(**fields)
+
     @property
     def tool_list(self) -> tuple[Tool, ...]:
         """The role's tools, each wrapped as a ``Tool``."""
@@ -115,4 +134,6 @@ class Role:
             "server_fallbacks": list(self.server_fallbacks),
             "advisor": self.advisor.spec() if isinstance(self.advisor, Advisor) else self.advisor,
             "check": function_identity(self.check) if self.check else None,
+            **({"mcp": [s.spec() for s in self.mcp_servers]} if self.mcp_servers else {}),
+            **({"approve": sorted(self.approve)} if self.approve else {}),
         }

@@ -10,7 +10,6 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
@@ -18,18 +17,12 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from flowgraph.declare.context import Context
 from flowgraph.declare.identity import function_identity
 from flowgraph.errors import GraphError
+from flowgraph.tools.confine import Place, ToolRefused
+from flowgraph.tools.result import ToolResult
 
 __all__ = ["Tool", "ToolResult", "tool"]
 
 ToolFunc = Callable[..., Any]
-
-
-@dataclass(frozen=True, slots=True)
-class ToolResult:
-    """What a tool call gave back: text for the model, and whether it is an error."""
-
-    content: str
-    is_error: bool = False
 
 
 class Tool:
@@ -39,10 +32,19 @@ class Tool:
         func: a sync or async function with annotated parameters.
         name: the name the model sees; the function's name by default.
         description: what the tool does; the docstring's first paragraph by default.
+        approval: every call waits for a person's approval (``flowgraph approve``).
     """
 
-    def __init__(self, func: ToolFunc, *, name: str | None = None, description: str | None = None):
+    def __init__(
+        self,
+        func: ToolFunc,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        approval: bool = False,
+    ):
         self.func = func
+        self.approval = approval
         self.name = name or func.__name__
         doc = inspect.getdoc(func) or ""
         self.description = description or doc.split("\n\n")[0].strip() or self.name
@@ -59,7 +61,7 @@ class Tool:
         fields: dict[str, Any] = {}
         for param in inspect.signature(func).parameters.values():
             annotation = hints.get(param.name)
-            if annotation is Context:
+            if annotation is Context or annotation is Place:  # built-in tools take a Place
                 self._context_param = param.name
                 continue
             if annotation is None:
@@ -84,7 +86,8 @@ class Tool:
     def spec(self) -> dict[str, Any]:
         """What defines the tool, for fingerprints: what the model sees, and the function's
         source (editing the body changes what the tool does)."""
-        return {**self.to_param(), "code": function_identity(self.func)}
+        return {**self.to_param(), "code": function_identity(self.func),
+                **({"approval": True} if self.approval else {})}  # fmt: skip
 
     async def call(self, arguments: dict[str, Any], context: Context) -> ToolResult:
         """Validate the model's arguments, run the function, and turn any failure into an error
@@ -103,6 +106,8 @@ class Tool:
             result = self.func(**kwargs)
             if inspect.isawaitable(result):
                 result = await result
+        except ToolRefused as refused:  # a built-in tool's refusal reads as plain advice
+            return ToolResult(str(refused), is_error=True)
         except Exception as exc:
             return ToolResult(f"{type(exc).__name__}: {exc}", is_error=True)
         return ToolResult(_to_text(result))
@@ -117,11 +122,15 @@ def _to_text(value: Any) -> str:
 
 
 def tool(
-    func: ToolFunc | None = None, *, name: str | None = None, description: str | None = None
+    func: ToolFunc | None = None,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    approval: bool = False,
 ) -> Any:
-    """Decorator form of ``Tool``: ``@tool`` or ``@tool(name="...")``."""
+    """Decorator form of ``Tool``: ``@tool`` or ``@tool(name="...", approval=True)``."""
 
     def wrap(f: ToolFunc) -> Tool:
-        return Tool(f, name=name, description=description)
+        return Tool(f, name=name, description=description, approval=approval)
 
     return wrap(func) if func is not None else wrap

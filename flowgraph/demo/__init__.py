@@ -43,9 +43,9 @@ from flowgraph.declare.role import Role
 from flowgraph.demo._emulated import DEMO_API_KEY, EmulatedModel, start_emulated
 from flowgraph.demo._script import SCRIPT
 from flowgraph.demo.steps import prepare, run_tests
-from flowgraph.demo.tools import list_files, read_file, write_file
 from flowgraph.graph import Graph
 from flowgraph.testing import ScriptedModel
+from flowgraph.tools import CODER, READ_ONLY
 
 __all__ = [
     "DEFAULT_FEATURE",
@@ -61,7 +61,6 @@ __all__ = [
 ]
 
 DEFAULT_FEATURE = "add a due-date to todo items"
-FILE_TOOLS = (read_file, write_file, list_files)
 # The backend's fallback: it serves the backend's turns while its primary model is overloaded.
 BACKEND_FALLBACK = "claude-sonnet-4-6"
 
@@ -89,10 +88,10 @@ _PROJECT = (
 
 architect = Role(
     "architect",
-    f"You are the software architect. {_PROJECT} Read the code, write the design to "
-    "docs/design.md, and split the work between a backend and a frontend developer.",
+    f"You are the software architect. {_PROJECT} Read the code (your tools are "
+    "read-only), design the change, and split the work between a backend and a frontend developer.",
     model="opus",
-    tools=FILE_TOOLS,
+    tools=READ_ONLY,
     output=Plan,
     max_turns=8,
 )
@@ -101,7 +100,7 @@ backend = Role(
     f"You are a backend developer. {_PROJECT} Implement your part of the design in the "
     "library code, keep existing tests passing, and add tests for what you build.",
     model="sonnet",
-    tools=FILE_TOOLS,
+    tools=CODER,
     max_turns=12,
     fallbacks=[BACKEND_FALLBACK],
 )
@@ -110,7 +109,7 @@ frontend = Role(
     f"You are a frontend developer. {_PROJECT} Build the user-facing part of the design "
     "(a command-line view) on the library API the design describes, with tests.",
     model="haiku",
-    tools=FILE_TOOLS,
+    tools=CODER,
     max_turns=12,
 )
 tester = Role(
@@ -118,7 +117,7 @@ tester = Role(
     f"You are a test engineer. {_PROJECT} The tests have run; read them and the code, and "
     "report what they cover and which cases are missing. Do not change files.",
     model="haiku",
-    tools=(read_file, list_files),
+    tools=READ_ONLY,
     max_turns=8,
 )
 reviewer = Role(
@@ -126,7 +125,7 @@ reviewer = Role(
     f"You are the senior reviewer. {_PROJECT} Review the change against the design and the "
     "tester's report; approve it or request changes, with concrete notes.",
     model="opus",
-    tools=(read_file, list_files),
+    tools=READ_ONLY,
     output=Review,
     max_turns=8,
 )
@@ -150,14 +149,14 @@ def build_graph() -> Graph:
         "backend",
         backend,
         "Implement the backend of: {feature}\nYour part of the design: {architect.backend}\n"
-        "The full design is in docs/design.md.",
+        "The whole design: {architect.summary}",
         after=["architect"],
     )
     g.node(
         "frontend",
         frontend,
         "Implement the frontend of: {feature}\nYour part of the design: {architect.frontend}\n"
-        "The full design is in docs/design.md.",
+        "The whole design: {architect.summary}",
         after=["architect"],
     )
     # Generous, but a hung test must not hold the run forever.

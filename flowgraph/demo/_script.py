@@ -16,18 +16,6 @@ from flowgraph.testing import text, tool_call
 
 __all__ = ["SCRIPT"]
 
-DESIGN_MD = """\
-# Design: due dates for todo items
-
-- `Item` gets `due: date | None = None`; `Item.is_overdue(today)` is true for a pending item
-  whose due date is before `today`.
-- `TodoList.add(title, due=None)`; `TodoList.overdue(today)` lists late pending items;
-  `TodoList.by_due_date()` lists pending items soonest first, undated ones last.
-- `todo/cli.py`: `render(todos, today)` prints one line per pending item with its due date and
-  an OVERDUE mark.
-- Tests: plain `assert` functions in `tests/test_due.py` and `tests/test_cli.py`.
-"""
-
 STORE_PY = '''\
 """The todo list itself: items with a title, an optional due date, and whether they are done."""
 
@@ -178,34 +166,33 @@ def _tester_report(request: ModelRequest) -> str:
 Turn = Any  # a ModelResponse, a final-answer string, or a function of the request
 SCRIPT: Mapping[str, Sequence[Turn] | Callable[[ModelRequest], Any]] = {
     "architect": [
-        tool_call("list_files", say="Let me look at the project first."),
-        tool_call("read_file", path="todo/store.py"),
-        tool_call("write_file", path="docs/design.md", content=DESIGN_MD),
+        tool_call("Glob", pattern="**/*.py", say="Let me look at the project first."),
+        tool_call("Read", file_path="todo/store.py"),
         json.dumps(PLAN),
     ],
     "backend": [
-        tool_call("read_file", path="todo/store.py"),
-        tool_call("write_file", path="todo/store.py", content=STORE_PY),
-        tool_call("write_file", path="tests/test_due.py", content=TEST_DUE_PY),
+        tool_call("Read", file_path="todo/store.py"),
+        tool_call("Write", file_path="todo/store.py", content=STORE_PY),
+        tool_call("Write", file_path="tests/test_due.py", content=TEST_DUE_PY),
         text(
             "Added Item.due, Item.is_overdue, TodoList.overdue and TodoList.by_due_date, "
             "with three tests in tests/test_due.py."
         ),
     ],
     "frontend": [
-        tool_call("read_file", path="docs/design.md"),
-        tool_call("write_file", path="todo/cli.py", content=CLI_PY),
-        tool_call("write_file", path="tests/test_cli.py", content=TEST_CLI_PY),
+        tool_call("Grep", pattern="def ", path="todo", output_mode="content"),
+        tool_call("Write", file_path="todo/cli.py", content=CLI_PY),
+        tool_call("Write", file_path="tests/test_cli.py", content=TEST_CLI_PY),
         "Added todo/cli.py with render(todos, today), and tests/test_cli.py.",
     ],
     "tester": [
-        tool_call("list_files", directory="tests"),
-        tool_call("read_file", path="tests/test_due.py"),
+        tool_call("Glob", pattern="tests/*.py"),
+        tool_call("Read", file_path="tests/test_due.py"),
         _tester_report,
     ],
     "reviewer": [
-        tool_call("read_file", path="todo/store.py"),
-        tool_call("read_file", path="todo/cli.py"),
+        tool_call("Read", file_path="todo/store.py"),
+        tool_call("Read", file_path="todo/cli.py"),
         json.dumps(REVIEW),
     ],
 }

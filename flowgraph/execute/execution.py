@@ -14,17 +14,20 @@ import asyncio
 import dataclasses
 import hashlib
 import json
+import re
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from flowgraph import patterns
+from flowgraph.agent.approvals import ApprovalNeeded, Approvals
 from flowgraph.agent.loop import run_role
 from flowgraph.compile.validation import ValidGraph
 from flowgraph.declare.context import Context
 from flowgraph.declare.names import top_of
 from flowgraph.declare.nodes import RoleNode, StepNode, Work
+from flowgraph.errors import ConfigError
 from flowgraph.events import RunStarted
 from flowgraph.execute.calls import CallPath, default_client, resolve_limits
 from flowgraph.execute.emitter import Emitter
@@ -35,12 +38,15 @@ from flowgraph.execute.result import RunResult
 from flowgraph.execute.scheduler import Scheduler
 from flowgraph.execute.summary import describe
 from flowgraph.execute.upstream import Upstream
+from flowgraph.execute.workspaces import NodeWorkspace
 from flowgraph.ledger.inbox import Inbox
 from flowgraph.ledger.schema import LedgerDoc, NodeRecord
 from flowgraph.ledger.store import Ledger
 from flowgraph.logs import get_logger
 from flowgraph.money.pricing import DEFAULT_PRICING
 from flowgraph.status import RunStatus
+from flowgraph.tools import WRITERS
+from flowgraph.tools.mcp import McpHub, MCPServer
 
 __all__ = ["Execution", "run_graph"]
 
@@ -58,12 +64,31 @@ async def run_graph(
     """Run (or resume) ``valid`` with ``options``; see ``Graph.run``."""
     ledger = open_ledger(valid, input, options)
     try:
-        result = await Execution(valid, ledger, options, inbox).run()
+        servers = mcp_servers_of(valid)
+        if not servers:
+            result = await Execution(valid, ledger, options, inbox).run()
+        else:
+            async with McpHub(servers) as hub:  # started for the run, stopped when it ends
+                result = await Execution(valid, ledger, options, inbox, hub).run()
     finally:
         ledger.close()
     if ledger.failure is not None:  # the last snapshot could not be written
         raise ledger.failure
     return result
+
+
+def mcp_servers_of(valid: ValidGraph) -> list[MCPServer]:
+    """Every MCP server a role of the graph uses, once; one name must mean one server."""
+    found: dict[str, MCPServer] = {}
+    for node in valid.nodes.values():
+        for task, _ in node.role_tasks():
+            for server in task.role.mcp_servers:
+                if found.setdefault(server.name, server) != server:
+                    raise ConfigError(
+                        f"two different MCP servers are named {server.name!r}; give each its "
+                        "own name"
+                    )
+    return list(found.values())
 
 
 class Execution:
@@ -82,11 +107,13 @@ class Execution:
         ledger: Ledger,
         options: RunOptions,
         inbox: Inbox | None = None,
+        mcp: McpHub | None = None,
     ) -> None:
         self.valid = valid
+        self.mcp = mcp
         self.ledger = ledger
         self.options = options
-        self.place = Workplace.of(ledger)
+        self.place = Workplace.of(ledger, options.workspace)
         log = get_logger(run_id=ledger.doc.run_id, graph=valid.name)
         self.emit = Emitter(options.on_event, log)
         self.state = RunState()
@@ -121,6 +148,8 @@ class Execution:
         for name in self.valid.order:
             record = records.get(name)
             fingerprint = prints[name]
+            if self.mcp is not None:
+                fingerprint = self._with_mcp(name, fingerprint)
             if (
                 record is not None
                 and record.status == "passed"
@@ -129,10 +158,20 @@ class Execution:
                 self.state.outputs[name] = self.ledger.output(name)
                 continue
             todo.append(name)
-            if record is None or record.status != "pending" or record.fingerprint != prints[name]:
+            if record is None or record.status != "pending" or record.fingerprint != fingerprint:
                 node = self.valid.nodes[name]
                 self.recorder.planned(name, fingerprint, node.kind, node.role_name)
         return todo
+
+    def _with_mcp(self, name: str, fingerprint: str) -> str:
+        """A node's fingerprint with the schemas its MCP servers listed folded in."""
+        assert self.mcp is not None
+        servers = [s for task, _ in self.valid.nodes[name].role_tasks()
+                   for s in task.role.mcp_servers]  # fmt: skip
+        digest = self.mcp.digest(servers)
+        if not digest:
+            return fingerprint
+        return hashlib.sha256(f"{fingerprint}:{digest}".encode()).hexdigest()[:24]
 
     def _needs_models(self) -> bool:
         nodes = self.valid.nodes
@@ -255,8 +294,46 @@ class Execution:
         report = self.recorder.report_for(record)
         advisor = self.calls.advisor_session(node)
         report.advisor = advisor
-        return await run_role(node, ctx, self.calls.call, report, self.emit, advisor,
-                              self.recorder.steering_for(record))  # fmt: skip
+        extra = self.mcp.tools_for(node.role.mcp_servers) if self.mcp else ()
+        previous = self.recorder.record(record)
+        pending = previous.pending_approval if previous else None
+        approvals = Approvals(node.role, pending, previous.decision if previous else None,
+                              str(self.place.run_dir or "<run dir>"))  # fmt: skip
+        own = None
+        if WRITERS & {t.name for t in node.role.tool_list}:
+            base = pending.get("workspace_base") if pending and approvals.resuming else None
+            own = NodeWorkspace.open(ctx.workspace, self._workspaces_home(), record, base)
+            ctx = dataclasses.replace(ctx, workspace=own.work)
+        try:
+            output = await run_role(node, ctx, self.calls.call, report, self.emit, advisor,
+                                    self.recorder.steering_for(record), extra,
+                                    approvals)  # fmt: skip
+        except ApprovalNeeded as pause:  # kept so that the approved call resumes the talk
+            state = {**pause.state, "workspace_base": own.base if own else None}
+            self.recorder.update(record, pending_approval=state, decision=None)
+            raise
+        if pending:
+            self.recorder.update(record, pending_approval=None, decision=None)
+        if own is not None:
+            self._land(record, own)
+        return output
+
+    def _workspaces_home(self) -> Path:
+        if self.place.run_dir is not None:
+            return self.place.run_dir / "worktrees"
+        return self.place.workspace.parent / f"{self.place.workspace.name}-nodes"
+
+    def _land(self, record: str, own: NodeWorkspace) -> None:
+        """Bring a writer node's changes back (or fail it on a conflict) and keep its diff."""
+        changed, diff = own.merge_back(record)
+        fields: dict[str, Any] = {"changed_files": changed}
+        if diff and self.place.run_dir is not None:
+            name = "diffs/" + re.sub(r"[^A-Za-z0-9_.-]", "_", record) + ".diff"
+            (self.place.run_dir / "diffs").mkdir(exist_ok=True)
+            (self.place.run_dir / name).write_text(diff, encoding="utf-8")
+            fields["diff_file"] = name
+        self.recorder.update(record, **fields)
+        own.close()
 
     def _pattern(self, run: patterns.PatternRunner) -> NodeRunner:
         async def run_pattern(node: Any, ctx: Context) -> Any:

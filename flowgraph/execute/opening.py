@@ -79,8 +79,10 @@ class Workplace:
     workspace: Path
 
     @classmethod
-    def of(cls, ledger: Ledger) -> Workplace:
+    def of(cls, ledger: Ledger, workspace_dir: Path | None = None) -> Workplace:
         run_dir = ledger.run_dir.resolve() if ledger.run_dir else None
+        if workspace_dir is not None:
+            return cls(run_dir, workspace_dir.resolve())
         workspace = (
             run_dir / "workspace"
             if run_dir

@@ -42,6 +42,8 @@ class RunOptions:
         source: where the graph can be loaded again (``{"target": "file.py:graph"}``), so
             ``flowgraph resume`` finds it; recorded in a new run's ledger.
         retry_backoff: the first retry's delay in seconds (it doubles, at most 8 s).
+        workspace: the directory the nodes work on (e.g. your repository); by default
+            ``run_dir / "workspace"``. Writer roles work in their own copies of it.
     """
 
     run_dir: Path | None = None
@@ -55,10 +57,13 @@ class RunOptions:
     run_id: str | None = None
     source: Mapping[str, Any] | None = None
     retry_backoff: float | None = None
+    workspace: Path | None = None
 
     def __post_init__(self) -> None:
         if self.run_dir is not None and not isinstance(self.run_dir, Path):
             object.__setattr__(self, "run_dir", Path(self.run_dir))
+        if self.workspace is not None and not isinstance(self.workspace, Path):
+            object.__setattr__(self, "workspace", Path(self.workspace))
         for name in ("max_concurrency", "max_items"):
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -102,3 +107,4 @@ class RunArgs(TypedDict, total=False):
     run_id: str | None
     source: Mapping[str, Any] | None
     retry_backoff: float | None
+    workspace: str | Path | None

@@ -32,9 +32,10 @@ def post(run_dir: str | Path, kind: Kind, node: str, text: str = "") -> dict[str
     if record is None:
         known = ", ".join(n for n, r in doc.nodes.items() if r.parent is None)
         raise ConfigError(f"run {doc.run_id} has no node {node!r}; its nodes are: {known}")
-    if kind in ("approve", "reject") and record.kind != "gate":
+    if kind in ("approve", "reject") and record.kind != "gate" and not record.pending_approval:
         raise ConfigError(
-            f"node {node!r} is a {record.kind} node, not an approval gate; approve a gate node"
+            f"node {node!r} is a {record.kind} node, not an approval gate, and no tool call of "
+            "it waits for approval; approve a gate node or a node that is waiting_approval"
         )
     if kind == "steer" and record.status in ("passed", "failed", "skipped"):
         raise ConfigError(

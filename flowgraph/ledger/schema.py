@@ -76,6 +76,10 @@ class NodeRecord:
     winner: str | None = None
     check_passed: bool | None = None
     last_failure: dict[str, Any] | None = None
+    # A writer node's changes to the workspace: the files, and the diff's file in the run dir.
+    changed_files: list[str] = field(default_factory=list)
+    diff_file: str | None = None
+    pending_approval: dict[str, Any] | None = None  # tool calls a person must approve first
     started_at: str | None = None
     finished_at: str | None = None
     error: str | None = None
