@@ -16,6 +16,7 @@ from flowgraph.errors import ConfigError
 from flowgraph.events import Event
 from flowgraph.models.router import ModelLimits
 from flowgraph.models.seam import Model
+from flowgraph.money.advisor_budget import AdvisorBudget
 from flowgraph.money.pricing import Pricing
 
 __all__ = ["DEFAULT_RETRY_BACKOFF", "RunArgs", "RunOptions"]
@@ -42,6 +43,7 @@ class RunOptions:
         source: where the graph can be loaded again (``{"target": "file.py:graph"}``), so
             ``flowgraph resume`` finds it; recorded in a new run's ledger.
         retry_backoff: the first retry's delay in seconds (it doubles, at most 8 s).
+        advisor_budget: run-wide caps on advisor consults (uses and dollars, over every node).
     """
 
     run_dir: Path | None = None
@@ -55,6 +57,7 @@ class RunOptions:
     run_id: str | None = None
     source: Mapping[str, Any] | None = None
     retry_backoff: float | None = None
+    advisor_budget: AdvisorBudget | None = None
 
     def __post_init__(self) -> None:
         if self.run_dir is not None and not isinstance(self.run_dir, Path):
@@ -102,3 +105,4 @@ class RunArgs(TypedDict, total=False):
     run_id: str | None
     source: Mapping[str, Any] | None
     retry_backoff: float | None
+    advisor_budget: AdvisorBudget | None
