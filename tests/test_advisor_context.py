@@ -22,8 +22,8 @@ def consult_inputs(context: str, **advisor: Any) -> list[int]:
     turns = [tool_call("advisor", question=f"q{t}") if t % 10 == 9 else tool_call("step")
              for t in range(TURNS)]  # fmt: skip
     model = ScriptedModel({"w": [*turns, "done"], "advisor": ["advice"], "w:advisor": ["advice"]})
-    role = Role("worker", "Work.", tools=[step], max_turns=TURNS + 1,
-                advisor=Advisor(mode="emulated", max_uses=4, context=context, **advisor))  # fmt: skip
+    advice = Advisor(mode="emulated", max_uses=4, context=context, **advisor)
+    role = Role("worker", "Work.", tools=[step], max_turns=TURNS + 1, advisor=advice)
     g = Graph("g", model="haiku")
     g.node("w", role, "task")
     assert g.run_sync(client=model).ok
