@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,7 @@ __all__ = [
     "RunStarted",
     "TextDelta",
     "ToolCalled",
+    "fanout",
 ]
 
 
@@ -163,3 +165,15 @@ Event = (
     | NodeFinished
     | RunFinished
 )
+
+
+def fanout(*listeners: Callable[[Event], None] | None) -> Callable[[Event], None]:
+    """One ``on_event`` callback that passes each event to every listener given, in order
+    (``on_event=fanout(progress, Telemetry())``); ``None`` entries are skipped."""
+    chosen = [listener for listener in listeners if listener is not None]
+
+    def send(event: Event) -> None:
+        for listener in chosen:
+            listener(event)
+
+    return send

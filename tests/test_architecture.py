@@ -25,6 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
         "flowgraph.advisor",
         "flowgraph.pricing",
         "flowgraph.anthropic_model",
+        "flowgraph.telemetry",
     ),
     ("flowgraph.execute",),
     ("flowgraph.patterns",),
