@@ -171,3 +171,33 @@ def test_bad_advisor_budgets_say_what_is_wrong() -> None:
         AdvisorBudget(max_uses=3, reserve={"a": 2, "b": 2})
     with pytest.raises(ConfigError, match="max_cost_usd must be a positive amount"):
         AdvisorBudget(max_cost_usd=-1)
+
+
+def test_status_and_cost_show_uses_left_and_the_early_burn_warning(
+    tmp_path: Path, cli: Any
+) -> None:
+    script = {"w": [ask("1"), ask("2"), ask("3"), "done"], "advisor": ["advice"]}
+    g = Graph("g", model="haiku", advisor_budget=AdvisorBudget(max_uses=5))
+    g.node("w", Role("worker", "Work.", advisor=Advisor(mode="emulated", max_uses=3),
+                     max_turns=20), "task")  # fmt: skip
+    assert g.run_sync(client=ScriptedModel(script), run_dir=tmp_path / "r").ok
+    status = cli("status", str(tmp_path / "r"))
+    assert status.returncode == 0 and "3 consults" in status.stdout
+    assert "0 left (run 2)" in status.stdout
+    cost = cli("cost", str(tmp_path / "r"))
+    assert "warning: node 'w' spent all 3 advisor uses by turn 3 of 20" in cost.stdout
+
+
+def test_the_live_view_shows_uses_left() -> None:
+    import io
+
+    from flowgraph.cli.progress import Progress
+
+    script = {"w": [ask("1"), "done"], "advisor": ["advice"]}
+    g = Graph("g", model="haiku", advisor_budget=AdvisorBudget(max_uses=4))
+    g.node("w", Role("worker", "Work.", advisor=Advisor(mode="emulated", max_uses=3)), "task")
+    out = io.StringIO()
+    with Progress(out, live=False) as progress:
+        assert g.run_sync(client=ScriptedModel(script), on_event=progress).ok
+    assert "w: consulted claude-opus-5-5, 2 uses left, 3 left in run" in out.getvalue()
+    assert progress.rows["w"].advisor == "2 left (run 3)"
