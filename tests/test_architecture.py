@@ -26,6 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
         "flowgraph.pricing",
         "flowgraph.anthropic_model",
         "flowgraph.telemetry",
+        "flowgraph.evals",
     ),
     ("flowgraph.execute",),
     ("flowgraph.patterns",),
