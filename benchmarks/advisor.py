@@ -13,9 +13,11 @@ three configurations:
 Each configuration is a real flowgraph run: ``AnthropicModel`` and the real SDK against the
 emulator, with the default price table. Cost per task, turns, consults and the advisor's share
 come from the run's ledger (``Ledger.read`` + ``cost_summary``), never from a formula; wall time
-is measured around ``graph.run``. The replies are scripted and the same in every configuration,
-so the turns match by construction and QUALITY CANNOT BE MEASURED OFFLINE: this shows what each
-configuration costs for the same work, not whether the advisor makes the work better.
+is measured around ``graph.run``; per-call wall time and time to first token come from the
+ledger's per-call ``latency`` records. The replies are scripted and the same in every
+configuration, so the turns match by construction and QUALITY CANNOT BE MEASURED OFFLINE: this
+shows what each configuration costs for the same work, not whether the advisor makes the work
+better. For completion rates on a task suite with checks, use ``flowgraph eval``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from flowgraph import Graph, Role
 from flowgraph.advisor import Advisor
 from flowgraph.anthropic_model import AnthropicModel
 from flowgraph.cli.reports import cost_summary
+from flowgraph.evals import percentile
 from flowgraph.ledger import Ledger
 from flowgraph.testing.emulator import Emulator, Reply
 
@@ -116,6 +119,9 @@ async def measure(model: str, advisor: str | None, tasks: int, latency: float) -
             raise SystemExit(f"{graph.name}: run {result.status}: {result.errors}")
         doc = Ledger.read(Path(tmp) / "run")
     costs = cost_summary(doc)
+    calls = [c for n in doc.nodes.values() for c in n.latency]
+    walls = [c["wall_s"] for c in calls]
+    ttfts = [c["ttft_s"] for c in calls if c["ttft_s"] is not None]
     advisor_usd = costs["by_kind"].get("advisor", {}).get("cost_usd", 0.0)
     return {
         "usd": costs["run"]["cost_usd"] / tasks,
@@ -125,6 +131,9 @@ async def measure(model: str, advisor: str | None, tasks: int, latency: float) -
             1 for n in doc.nodes.values() for c in n.consults if c["outcome"] == "ok"
         ) / tasks,
         "wall": wall,
+        "call_p50": percentile(walls, 50),
+        "call_p95": percentile(walls, 95),
+        "ttft_p50": percentile(ttfts, 50),
     }  # fmt: skip
 
 
@@ -138,13 +147,15 @@ async def main() -> None:
     print(f"{tasks} tasks per configuration, {len(STEPS)} scripted executor turns per task, "
           f"emulator latency {args.latency}s; figures from each run's ledger")  # fmt: skip
     await measure("haiku", None, 1, 0.0)  # warm-up: the SDK import and first connections
-    head = ("configuration", "$/task", "advisor $/task", "turns/task", "consults/task", "wall s")
+    head = ("configuration", "$/task", "advisor $/task", "turns/task", "consults/task", "wall s",
+            "call p50 / p95 s", "ttft p50 s")  # fmt: skip
     print(" | ".join(head))
     print(" | ".join("---" for _ in head))
     for name, model, advisor in CONFIGS:
         m = await measure(model, advisor, tasks, args.latency)
         print(f"{name} | ${m['usd']:.5f} | ${m['advisor_usd']:.5f} | {m['turns']:.1f} | "
-              f"{m['consults']:.1f} | {m['wall']:.2f}")  # fmt: skip
+              f"{m['consults']:.1f} | {m['wall']:.2f} | {m['call_p50']:.3f} / "
+              f"{m['call_p95']:.3f} | {m['ttft_p50']:.3f}")  # fmt: skip
     print(
         "\nQuality cannot be measured offline: every reply is scripted and identical across the\n"
         "configurations, so equal turns are by construction. Whether the advisor saves turns or\n"

@@ -25,14 +25,17 @@ from flowgraph.errors import (
 )
 from flowgraph.events import (
     AdvisorConsulted,
+    AdvisorWarning,
     Event,
     FallbackTaken,
+    ModelCalled,
     ModelTurn,
     NodeFinished,
     NodeRetrying,
     NodeStarted,
     RunFinished,
     RunStarted,
+    TextDelta,
     ToolCalled,
 )
 from flowgraph.execute.options import RunOptions
@@ -42,6 +45,7 @@ from flowgraph.graph import Graph, NodeRef
 from flowgraph.ledger.store import Ledger
 from flowgraph.models.router import ModelLimits
 from flowgraph.models.seam import Model, ModelRequest, ModelResponse, Usage
+from flowgraph.money.advisor_budget import AdvisorBudget
 from flowgraph.money.pricing import ModelPrice, Pricing
 from flowgraph.status import NodeStatus, RunStatus
 
@@ -56,6 +60,7 @@ __all__ = [
     "tool",
     "Context",
     "Advisor",
+    "AdvisorBudget",
     # models
     "Model",
     "ModelRequest",
@@ -78,9 +83,12 @@ __all__ = [
     "RunStarted",
     "NodeStarted",
     "ModelTurn",
+    "ModelCalled",
+    "TextDelta",
     "ToolCalled",
     "FallbackTaken",
     "AdvisorConsulted",
+    "AdvisorWarning",
     "NodeRetrying",
     "NodeFinished",
     "RunFinished",

@@ -1,21 +1,27 @@
-"""Typed events a run emits as it goes, for the progress view, the logs and user callbacks."""
+"""Typed events a run emits as it goes, for the progress view, the logs, user callbacks,
+``async for event in run.events()`` and OpenTelemetry (``flowgraph.telemetry``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
     "AdvisorConsulted",
+    "AdvisorWarning",
     "Event",
     "FallbackTaken",
+    "ModelCalled",
     "ModelTurn",
     "NodeFinished",
     "NodeRetrying",
     "NodeStarted",
     "RunFinished",
     "RunStarted",
+    "TextDelta",
     "ToolCalled",
+    "fanout",
 ]
 
 
@@ -51,6 +57,36 @@ class ToolCalled:
     node: str
     tool: str
     is_error: bool
+    wall_s: float | None = None  # how long the tool ran
+
+
+@dataclass(frozen=True, slots=True)
+class ModelCalled:
+    """One model call of ``node`` was answered (executor turns and advisor calls alike).
+
+    ``wall_s`` is the call's wall time (fallbacks and retries included); ``ttft_s`` the time to
+    the first streamed token (``None`` for a call that did not stream).
+    """
+
+    node: str
+    kind: str  # "executor" or "advisor"
+    model: str  # the model that answered
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None
+    wall_s: float
+    ttft_s: float | None = None
+    cache_read_input_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """A piece of text as a streaming model call of ``node`` produced it."""
+
+    node: str
+    kind: str
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +110,18 @@ class AdvisorConsulted:
     input_tokens: int
     output_tokens: int
     cost_usd: float | None
+    uses_left: int | None = None  # the node's (its own cap and the run's)
+    run_uses_left: int | None = None  # the run's, when it caps uses
+
+
+@dataclass(frozen=True, slots=True)
+class AdvisorWarning:
+    """The advisor is used in a way worth a look (``kind``: early_burn, high_rate,
+    advisor_share, context_growth, native_context)."""
+
+    node: str
+    kind: str
+    message: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +158,22 @@ Event = (
     | ToolCalled
     | FallbackTaken
     | AdvisorConsulted
+    | AdvisorWarning
+    | ModelCalled
+    | TextDelta
     | NodeRetrying
     | NodeFinished
     | RunFinished
 )
+
+
+def fanout(*listeners: Callable[[Event], None] | None) -> Callable[[Event], None]:
+    """One ``on_event`` callback that passes each event to every listener given, in order
+    (``on_event=fanout(progress, Telemetry())``); ``None`` entries are skipped."""
+    chosen = [listener for listener in listeners if listener is not None]
+
+    def send(event: Event) -> None:
+        for listener in chosen:
+            listener(event)
+
+    return send

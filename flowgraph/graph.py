@@ -20,6 +20,7 @@ from flowgraph.execute.result import RunResult
 from flowgraph.execute.run import Run
 from flowgraph.models.router import ModelLimits
 from flowgraph.models.seam import Model
+from flowgraph.money.advisor_budget import AdvisorBudget
 from flowgraph.money.pricing import Pricing
 
 __all__ = ["Graph", "NodeRef"]
@@ -40,6 +41,8 @@ class Graph(Declaration):
         pricing: model prices (``flowgraph.Pricing``); the built-in table by default.
         limits: per-model request rates and concurrency (``ModelLimits``), by alias or id.
         advisor: the default ``Advisor`` for roles that say ``advisor="inherit"`` (the default).
+        advisor_budget: run-wide caps on advisor consults, in uses and dollars, shared by all
+            nodes (``AdvisorBudget(max_uses=3, reserve={"reviewer": 1})``).
 
     Example:
         >>> g = Graph("team", model="sonnet", inputs=["feature"])
@@ -60,6 +63,7 @@ class Graph(Declaration):
         pricing: Pricing | None = None,
         limits: Mapping[str, ModelLimits] | None = None,
         advisor: Advisor | None = None,
+        advisor_budget: AdvisorBudget | None = None,
     ) -> None:
         super().__init__(name, model=model, inputs=inputs, advisor=advisor)
         if max_concurrency is not None and max_concurrency < 1:
@@ -71,6 +75,7 @@ class Graph(Declaration):
         self.max_cost_usd = max_cost_usd
         self.pricing = pricing
         self.limits = dict(limits or {})
+        self.advisor_budget = advisor_budget
         # Where the graph was loaded from (the CLI's loader says), so `flowgraph resume` can
         # find it again.
         self.source: dict[str, Any] | None = None
@@ -86,6 +91,7 @@ class Graph(Declaration):
             pricing=self.pricing,
             limits=self.limits,
             source=self.source,
+            advisor_budget=self.advisor_budget,
         )
 
     def validate(self) -> ValidGraph:

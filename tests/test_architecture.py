@@ -26,6 +26,8 @@ LAYERS: list[tuple[str, ...]] = [
         "flowgraph.pricing",
         "flowgraph.anthropic_model",
         "flowgraph.pipeline",
+        "flowgraph.telemetry",
+        "flowgraph.evals",
     ),
     ("flowgraph.execute",),
     ("flowgraph.patterns",),

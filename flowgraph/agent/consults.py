@@ -15,21 +15,30 @@ to consult, one contract:
 
 ``max_uses`` holds across the whole node, not per request: a native request offers the uses
 that are left and the tool is dropped at zero; past the cap the emulated tool answers
-``max_uses_exceeded``. Triggers consult even when a weak executor does not ask: the same tool
-call failing N times in a row, a failed check, and before the node declares itself done.
+``max_uses_exceeded``. A run may also cap consults over all its nodes, in uses and dollars
+(``flowgraph.money.advisor_budget``): a consult holds its share of that cap before it starts.
+An emulated consult shows the advisor what the node's context policy keeps
+(``flowgraph.agent.advisor_context``). Triggers consult even when a weak executor does not
+ask: the same tool call failing N times in a row, a failed check, and before the node
+declares itself done.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from flowgraph.agent.blocks import as_text, tool_result
+from flowgraph.agent.advisor_context import ContextBuilder
+from flowgraph.agent.blocks import tool_result
+from flowgraph.agent.consult_monitor import warnings_for
 from flowgraph.declare.advisor import Advisor
+from flowgraph.declare.aliases import resolve_model
 from flowgraph.errors import ModelError, TransientModelError
 from flowgraph.models.seam import ModelRequest, ModelResponse
+from flowgraph.money.advisor_budget import ConsultHold, ConsultPool
 
 __all__ = [
     "ADVISOR_BETA",
@@ -164,7 +173,13 @@ class AdvisorSession:
     final_review_done: bool = False
     consults: list[Consult] = field(default_factory=list)
     on_record: Callable[[Consult], None] | None = None  # each consult, as it happens
+    pool: ConsultPool | None = None  # the run-wide caps, shared by every node
+    role: str | None = None  # the node's role, for the pool's reservations
+    max_turns: int = 0  # the node's, for the early-burn check
+    on_warning: Callable[[str, str], None] | None = None  # (kind, message), once per kind
     _failures: tuple[str, int] = ("", 0)
+    _context: ContextBuilder | None = None
+    _warned: dict[str, str] = field(default_factory=dict)
 
     # -- what each request carries --------------------------------------------------------
 
@@ -175,11 +190,31 @@ class AdvisorSession:
 
     @property
     def left(self) -> int:
-        return self.advisor.max_uses - self.used
+        """Uses this node may still make: its own cap, and the run's."""
+        own = self.advisor.max_uses - self.used
+        run = self.pool.left(self.node, self.role) if self.pool is not None else None
+        return own if run is None else min(own, run)
+
+    @property
+    def run_left(self) -> int | None:
+        """Uses left in the whole run (``None``: the run has no cap on uses)."""
+        return self.pool.left() if self.pool is not None else None
 
     def _left_for_executor(self) -> int:
         reserved = 1 if self.advisor.reserve_final and not self.final_review_done else 0
         return max(0, self.left - reserved)
+
+    def state(self) -> dict[str, Any]:
+        """Uses, uses left (of the node and of the run) and warnings, as the ledger keeps
+        them."""
+        state: dict[str, Any] = {"max_uses": self.advisor.max_uses, "used": self.used,
+                                 "left": max(0, self.advisor.max_uses - self.used),
+                                 "max_turns": self.max_turns}  # fmt: skip
+        if self.pool is not None:
+            state["run"] = self.pool.state()
+        if self._warned:
+            state["warnings"] = [{"kind": k, "message": m} for k, m in self._warned.items()]
+        return state
 
     def guidance(self) -> str:
         text = DEFAULT_GUIDANCE if self.advisor.guidance is None else self.advisor.guidance
@@ -208,6 +243,56 @@ class AdvisorSession:
 
     def betas(self) -> tuple[str, ...]:
         return (ADVISOR_BETA,) if self.native and self._left_for_executor() else ()
+
+    def context_tokens(self, request: ModelRequest) -> int:
+        """About how many tokens a native consult of ``request`` re-reads (~4 chars each)."""
+        return len(json.dumps([request.system, list(request.messages)], default=str)) // 4
+
+    def hold_native(self, request: ModelRequest) -> tuple[ModelRequest, ConsultHold | None]:
+        """Before a request that offers the native tool: hold the uses it offers in the run's
+        pool, lowering its ``max_uses`` to what the run grants (dropping the tool at 0); and
+        warn when the context each consult would re-read is large."""
+        tool = next((t for t in request.tools if t.get("type") == NATIVE_TOOL), None)
+        if tool is None:
+            return request, None
+        context = self.context_tokens(request)
+        threshold = self.advisor.warn_context_tokens
+        if threshold is not None and context > threshold:
+            self._warn(
+                "native_context",
+                f"node {self.node!r}: a native consult would re-read ~{context:,} tokens of "
+                f"context at {self.model}'s input price (over {threshold:,}); bound the "
+                "executor's history or use Advisor(mode='emulated', context='last_turns')",
+            )
+        if self.pool is None:
+            return request, None
+        usd_each = self.pool.estimate(self.model, context * 4, self.advisor.max_tokens)
+        held = self.pool.hold(self.node, self.role, int(tool["max_uses"]), usd_each)
+        others = [t for t in request.tools if t is not tool]
+        if held.uses == 0:
+            betas = tuple(b for b in request.betas if b != ADVISOR_BETA)
+            return dataclasses.replace(request, tools=others, betas=betas), held
+        tools = [*others, {**tool, "max_uses": held.uses}]
+        return dataclasses.replace(request, tools=tools), held
+
+    def settle_native(self, held: ConsultHold, response: ModelResponse | None) -> None:
+        """Turn a native hold into what the response used (nothing, if it failed)."""
+        if self.pool is None:
+            return
+        if response is None:
+            self.pool.settle(held, 0, 0.0)
+            return
+        used = sum(
+            1
+            for b in response.content
+            if b.get("type") == "advisor_tool_result"
+            and (b.get("content") or {}).get("type") != "advisor_tool_result_error"
+        )
+        usd = 0.0
+        for entry in response.usage.iterations:
+            if entry.get("type") == "advisor_message":
+                usd += self.price(entry, str(entry.get("model") or self.model)) or 0.0
+        self.pool.settle(held, used, usd)
 
     # -- native consults, read from a response ----------------------------------------------
 
@@ -238,7 +323,10 @@ class AdvisorSession:
         """The tool_result for an emulated ``advisor`` call."""
         if self._left_for_executor() == 0:
             self._record(turn, "emulated", "executor", "", "error", error="max_uses_exceeded")
-            return tool_result(use, "max_uses_exceeded: no advisor uses are left; carry on", True)
+            where = "in this node" if self.advisor.max_uses - self.used <= 0 else "in this run"
+            return tool_result(
+                use, f"max_uses_exceeded: no advisor uses are left {where}; carry on", True
+            )
         question = str((use.get("input") or {}).get("question") or "")
         advice, error = await self._consult(system, messages, question, turn, "executor", "")
         if error:
@@ -283,8 +371,20 @@ class AdvisorSession:
         trigger: str,
         reason: str,
     ) -> tuple[str, str | None]:
-        transcript = as_text(system, messages)
+        if self._context is None:
+            self._context = ContextBuilder(self.advisor, self._summarize)
+        transcript = await self._context.build(system, messages)
         ask = f"{transcript}\n\n--- The model asks ---\n{question}" if question else transcript
+        held = None
+        mode = "emulated" if trigger == "executor" else "triggered"
+        if self.pool is not None:
+            usd_each = self.pool.estimate(self.model, len(ask), self.advisor.max_tokens)
+            held = self.pool.hold(self.node, self.role, 1, usd_each)
+            if held.uses == 0:
+                self.pool.settle(held, 0, 0.0)
+                error = "the run's advisor budget is spent (AdvisorBudget)"
+                self._record(turn, mode, trigger, "", "error", error=error, reason=reason)
+                return "", error
         request = ModelRequest(
             model=self.model,
             system=ADVISOR_SYSTEM,
@@ -293,17 +393,50 @@ class AdvisorSession:
             node=self.node,
             purpose="advisor",
         )
-        mode = "emulated" if trigger == "executor" else "triggered"
         try:
             served = await self.call(request, self.fallbacks, "advisor")
-        except ModelError as exc:
+        except BaseException as exc:
+            if held is not None and self.pool is not None:
+                self.pool.settle(held, 0, 0.0)
+            if not isinstance(exc, ModelError):
+                raise
             self._record(turn, mode, trigger, "", "error", error=str(exc), reason=reason)
             return "", str(exc)
         self.used += 1
         usage = {**served.response.usage.to_dict(), "model": served.served_by}
+        if held is not None and self.pool is not None:
+            self.pool.settle(held, 1, self.price(usage, served.served_by) or 0.0)
         advice = served.response.text
         self._record(turn, mode, trigger, advice, "ok", usage=usage, reason=reason)
         return advice, None
+
+    async def _summarize(self, system: str, text: str, max_tokens: int) -> str:
+        """The ``summary`` policy's cheap summary, billed as advisor spend."""
+        model = resolve_model(self.advisor.summary_model, where=f"node {self.node!r} advisor")
+        request = ModelRequest(
+            model=model,
+            system=system,
+            messages=[{"role": "user", "content": text}],
+            max_tokens=max_tokens,
+            node=self.node,
+            purpose="advisor",
+        )
+        served = await self.call(request, (), "advisor")
+        return str(served.response.text)
+
+    def _warn(self, kind: str, message: str) -> None:
+        if kind in self._warned:
+            return
+        self._warned[kind] = message
+        if self.on_warning is not None:
+            self.on_warning(kind, message)
+
+    def check(self, turns: int, spend: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        """Look at the consults so far and warn (once per kind) about what looks wrong."""
+        records = [c.to_record() for c in self.consults]
+        for found in warnings_for(self.node, records, turns=turns, max_turns=self.max_turns,
+                                  max_uses=self.advisor.max_uses, spend=spend):  # fmt: skip
+            self._warn(found["kind"], found["message"])
 
     def _record(
         self,
@@ -333,6 +466,8 @@ class AdvisorSession:
             error=error,
         )
         self.consults.append(consult)
+        if outcome == "ok" and self.max_turns:
+            self.check(turn)
         if self.on_record is not None:
             self.on_record(consult)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -369,13 +370,14 @@ async def _call_tool(
     emit: Callable[[Event], None],
 ) -> dict[str, Any]:
     report.tool_calls += 1
+    started = time.monotonic()
     tool = tools.get(use["name"])
     if tool is None:
         content, is_error = f"unknown tool {use['name']!r}; tools: {', '.join(tools)}", True
     else:
         result = await tool.call(dict(use.get("input") or {}), ctx)
         content, is_error = result.content, result.is_error
-    emit(ToolCalled(ctx.node, use["name"], is_error))
+    emit(ToolCalled(ctx.node, use["name"], is_error, time.monotonic() - started))
     return tool_result(use, content, is_error)
 
 

@@ -1,4 +1,5 @@
-"""The ``flowgraph`` command: run, resume, status, show and demo — composed from the public API.
+"""The ``flowgraph`` command: run, resume, status, show, eval and demo — composed from the public
+API.
 
 A user mistake (a ``FlowgraphError``) prints one line and exits with code 2; a failed run exits
 with 1; a stopped run (Ctrl-C, SIGTERM) records what was running and exits with 130.
@@ -27,6 +28,7 @@ from flowgraph import (
     RunResult,
     RunStatus,
 )
+from flowgraph.cli.evaluate import eval_command
 
 __all__ = ["app", "invoke", "main"]
 
@@ -262,6 +264,8 @@ def demo(
     )
     _execute(graph, None, RunOptions(run_dir=directory, run_id=run_id))
 
+
+app.command("eval")(eval_command)
 
 Note = Annotated[str, typer.Option("--note", help="Why; it reaches the downstream nodes.")]
 

@@ -12,6 +12,8 @@ from rich.live import Live
 from rich.table import Table
 
 from flowgraph.events import (
+    AdvisorConsulted,
+    AdvisorWarning,
     Event,
     FallbackTaken,
     ModelTurn,
@@ -44,11 +46,20 @@ class _Row:
     started: float | None = None
     ended: float | None = None
     note: str = ""
+    advisor: str = ""  # uses left: "2 left (run 5)"
 
     def elapsed(self) -> str:
         if self.started is None:
             return ""
         return f"{(self.ended or time.monotonic()) - self.started:5.1f}s"
+
+
+def _advisor(row: _Row, event: AdvisorConsulted | AdvisorWarning) -> None:
+    if isinstance(event, AdvisorWarning):
+        row.note = event.message
+    elif event.uses_left is not None:
+        run = "" if event.run_uses_left is None else f" (run {event.run_uses_left})"
+        row.advisor = f"{event.uses_left} left{run}"
 
 
 class Progress:
@@ -95,6 +106,8 @@ class Progress:
             row.turns, row.model = event.turn, event.model
         elif isinstance(event, ToolCalled):
             row.tools += 1
+        elif isinstance(event, AdvisorConsulted | AdvisorWarning):
+            _advisor(row, event)
         elif isinstance(event, FallbackTaken):
             row.note = f"fallback {event.from_model} -> {event.to_model} ({event.reason})"
         elif isinstance(event, NodeRetrying):
@@ -107,12 +120,13 @@ class Progress:
 
     def _table(self) -> Table:
         table = Table(title="flowgraph run", expand=False)
-        for column in ("node", "status", "model", "turns", "tools", "elapsed", "note"):
+        for column in ("node", "status", "model", "turns", "tools", "advisor", "elapsed", "note"):
             table.add_column(column, overflow="fold")
         for name, row in self.rows.items():
             style = _STYLE.get(row.status.split()[0], "white")
             table.add_row(name, f"[{style}]{row.status}[/]", row.model, str(row.turns or ""),
-                          str(row.tools or ""), row.elapsed(), row.note[:80])  # fmt: skip
+                          str(row.tools or ""), row.advisor, row.elapsed(),
+                          row.note[:80])  # fmt: skip
         return table
 
     def _line(self, event: Event) -> str:
@@ -136,6 +150,13 @@ class Progress:
             detail = f" after {row.turns} turns, {row.tools} tool calls" if row.turns else ""
             error = f": {event.error}" if event.error else ""
             return f"[{stamp}] {event.node}: {event.status}{detail}{error}"
+        if isinstance(event, AdvisorConsulted) and event.outcome == "ok":
+            run = "" if event.run_uses_left is None else f", {event.run_uses_left} left in run"
+            return (
+                f"[{stamp}] {event.node}: consulted {event.model}, {event.uses_left} uses left{run}"
+            )
+        if isinstance(event, AdvisorWarning):
+            return f"[{stamp}] warning: {event.message}"
         if isinstance(event, RunFinished):
             counts = ", ".join(f"{n} {s}" for s, n in event.counts.items())
             return f"[{stamp}] run {event.status} ({counts})"

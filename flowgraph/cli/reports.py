@@ -11,6 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from flowgraph.agent.consult_monitor import warnings_for
 from flowgraph.ledger.store import LedgerDoc, NodeRecord
 from flowgraph.money.accounting import TOKEN_FIELDS, rollup
 
@@ -68,11 +69,16 @@ def _advisor_cell(record: NodeRecord) -> str:
     """``2 consults, $0.0123`` — the advisor's share shown apart from the executor's."""
     ok = sum(1 for c in record.consults if c.get("outcome") == "ok")
     rows = [v for k, v in record.spend.items() if k.startswith("advisor:")]
-    if not ok and not rows:
+    state = record.advisor or {}
+    if not ok and not rows and not state:
         return ""
     costs = [r["cost_usd"] for r in rows]
     usd = None if any(c is None for c in costs) else sum(costs)
-    return f"{ok} consults, {_usd(usd)}"
+    left = f", {state['left']} left" if "left" in state else ""
+    run = state.get("run") or {}
+    if run.get("left") is not None:
+        left += f" (run {run['left']})"
+    return f"{ok} consults, {_usd(usd)}{left}"
 
 
 def cost_summary(doc: LedgerDoc) -> dict[str, Any]:
@@ -92,7 +98,24 @@ def cost_summary(doc: LedgerDoc) -> dict[str, Any]:
     for row in consults.values():
         row["consult_rate"] = row["consults"] / row["turns"] if row["turns"] else 0.0
     costs["advisor_by_role"] = consults
+    costs["advisor_warnings"] = [
+        {"node": name, **w} for name, record in doc.nodes.items() for w in _warnings(name, record)
+    ]
     return costs
+
+
+def _warnings(name: str, record: NodeRecord) -> list[dict[str, str]]:
+    """The node's consult warnings, from what the ledger holds (the live ones, and the checks
+    run again over the finished node)."""
+    state = record.advisor or {}
+    found = {w["kind"]: w for w in state.get("warnings", [])}
+    if state.get("max_uses"):
+        again = warnings_for(name, record.consults, turns=record.turns,
+                             max_turns=int(state.get("max_turns") or 0),
+                             max_uses=int(state["max_uses"]), spend=record.spend)  # fmt: skip
+        for w in again:
+            found.setdefault(w["kind"], w)
+    return list(found.values())
 
 
 def print_cost(doc: LedgerDoc) -> None:
@@ -126,6 +149,8 @@ def print_cost(doc: LedgerDoc) -> None:
         executor = kinds.get("executor", {}).get("cost_usd", 0.0)
         console.print(f"executor {_usd(executor)} + advisor {_usd(kinds['advisor']['cost_usd'])}")
     console.print(f"run total: {_usd(run['cost_usd'])} over {run['calls']} model calls")
+    for warning in costs["advisor_warnings"]:
+        console.print(f"warning: {warning['message']}")
     if costs["unknown_models"]:
         console.print(
             f"unknown: no price for {', '.join(costs['unknown_models'])}; totals that include "

@@ -27,7 +27,8 @@ class Emitter:
     @property
     def listening(self) -> bool:
         """Whether anyone hears events (building them costs a little per node)."""
-        return self._log_on or self._on_event is not None
+        on_event = self._on_event
+        return self._log_on or (on_event is not None and getattr(on_event, "listening", True))
 
     def __call__(self, event: Event) -> None:
         if self._on_event is not None:

@@ -187,6 +187,7 @@ class Execution:
             limits=resolve_limits(self.options.limits),
             max_cost_usd=self.options.max_cost_usd,
             log=log,
+            advisor_budget=self.options.advisor_budget,
         )
 
     # -- running ----------------------------------------------------------------------------

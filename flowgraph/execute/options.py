@@ -16,6 +16,7 @@ from flowgraph.errors import ConfigError
 from flowgraph.events import Event
 from flowgraph.models.router import ModelLimits
 from flowgraph.models.seam import Model
+from flowgraph.money.advisor_budget import AdvisorBudget
 from flowgraph.money.pricing import Pricing
 
 __all__ = ["DEFAULT_RETRY_BACKOFF", "RunArgs", "RunOptions"]
@@ -44,6 +45,7 @@ class RunOptions:
         retry_backoff: the first retry's delay in seconds (it doubles, at most 8 s).
         workspace: the directory the nodes work on (e.g. your repository); by default
             ``run_dir / "workspace"``. Writer roles work in their own copies of it.
+        advisor_budget: run-wide caps on advisor consults (uses and dollars, over every node).
     """
 
     run_dir: Path | None = None
@@ -58,6 +60,7 @@ class RunOptions:
     source: Mapping[str, Any] | None = None
     retry_backoff: float | None = None
     workspace: Path | None = None
+    advisor_budget: AdvisorBudget | None = None
 
     def __post_init__(self) -> None:
         if self.run_dir is not None and not isinstance(self.run_dir, Path):
@@ -108,3 +111,4 @@ class RunArgs(TypedDict, total=False):
     source: Mapping[str, Any] | None
     retry_backoff: float | None
     workspace: str | Path | None
+    advisor_budget: AdvisorBudget | None

@@ -17,6 +17,7 @@ from flowgraph.agent.loop import NodeReport
 from flowgraph.errors import BudgetError, NodeError
 from flowgraph.events import (
     AdvisorConsulted,
+    AdvisorWarning,
     NodeFinished,
     NodeRetrying,
     NodeStarted,
@@ -170,21 +171,41 @@ class Recorder:
 
     # -- what the model-call path reports ------------------------------------------------------
 
-    def spent(self, name: str, spend: Spend) -> None:
-        """A call of ``name`` was paid: its usage and cost are journaled at once."""
+    def spent(self, name: str, spend: Spend, call: dict[str, Any] | None = None) -> None:
+        """A call of ``name`` was paid: its usage and cost (and the call's timing) are
+        journaled at once."""
+        fields: dict[str, Any] = {}
+        if call is not None:
+            record = self.doc.nodes.get(name)
+            fields["latency"] = [*(record.latency if record else ()), call]
         self.ledger.update_node(
-            name, usage=spend.usage, cost_usd=spend.cost_usd, spend=spend.rows
+            name, usage=spend.usage, cost_usd=spend.cost_usd, spend=spend.rows, **fields
         )  # fmt: skip
 
-    def consulted(self, name: str, consults: list[Consult], consult: Consult) -> None:
-        """A consult happened (or failed); journaled at once: it is paid work."""
-        self.ledger.update_node(name, consults=[c.to_record() for c in consults])
+    def consulted(
+        self,
+        name: str,
+        consults: list[Consult],
+        consult: Consult,
+        state: dict[str, Any] | None = None,
+        uses_left: tuple[int | None, int | None] = (None, None),
+    ) -> None:
+        """A consult happened (or failed); journaled at once: it is paid work. ``state`` is
+        the advisor's uses and warnings; ``uses_left`` the node's and the run's."""
+        fields = {} if state is None else {"advisor": state}
+        self.ledger.update_node(name, consults=[c.to_record() for c in consults], **fields)
         self.emit(
             AdvisorConsulted(
                 name, consult.turn, consult.mode, consult.trigger, consult.model,
                 consult.outcome, consult.input_tokens, consult.output_tokens, consult.cost_usd,
+                *uses_left,
             )
         )  # fmt: skip
+
+    def advisor_warned(self, name: str, kind: str, message: str, state: dict[str, Any]) -> None:
+        """The advisor of ``name`` is used in a way worth a look: recorded and emitted."""
+        self.ledger.update_node(name, advisor=state)
+        self.emit(AdvisorWarning(name, kind, message))
 
     # -- the inbox: approvals and steering from people, from any process ---------------------
 

@@ -67,6 +67,10 @@ class NodeRecord:
     cost_usd: float | None = None
     spend: dict[str, dict[str, Any]] = field(default_factory=dict)
     consults: list[dict[str, Any]] = field(default_factory=list)
+    # The advisor's uses, uses left (node and run) and warnings; each model call's wall time
+    # and time to first token.
+    advisor: dict[str, Any] | None = None
+    latency: list[dict[str, Any]] = field(default_factory=list)
     parent: str | None = None  # set on a pattern's sub-record (a map item, a review round...)
     decision: dict[str, Any] | None = None  # an approval gate's approval or rejection
     steering: list[dict[str, Any]] = field(default_factory=list)
@@ -90,7 +94,8 @@ class NodeRecord:
     def summary(self) -> dict[str, Any]:
         """The record without its output and per-turn detail, for status listings."""
         data = asdict(self)
-        del data["output"], data["served"], data["spend"], data["steering"], data["items"]
+        del data["output"], data["served"], data["spend"], data["steering"]
+        del data["items"], data["latency"]
         return data
 
 

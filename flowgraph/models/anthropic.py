@@ -25,7 +25,7 @@ import asyncio
 import email.utils
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from flowgraph.errors import ModelError, TransientModelError
@@ -135,6 +135,8 @@ class AnthropicModel:
             client = self.client
             if self.stream:
                 async with client.beta.messages.stream(**kwargs) as stream:
+                    if request.on_text is not None:
+                        await _relay_text(stream, request.on_text)
                     message = await stream.get_final_message()
             else:
                 message = await client.beta.messages.create(**kwargs)
@@ -163,6 +165,17 @@ class AnthropicModel:
         if self._client is not None and self._loop is asyncio.get_running_loop():
             await self._client.close()
         self._client = None
+
+
+async def _relay_text(stream: Any, on_text: Callable[[str], None]) -> None:
+    """Pass a stream's text deltas on as they arrive ("" first, when content starts)."""
+    started = False
+    async for event in stream:
+        if not started and event.type in ("content_block_start", "content_block_delta"):
+            started = True
+            on_text("")
+        if event.type == "content_block_delta" and event.delta.type == "text_delta":
+            on_text(event.delta.text)
 
 
 def _request_kwargs(request: ModelRequest) -> dict[str, Any]:

@@ -8,7 +8,7 @@ drops in without the runtime knowing about HTTP, and a scripted model needs no S
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -77,6 +77,8 @@ class ModelRequest:
         extra: further body fields passed through unchanged (``fallbacks``, ``metadata``...).
         purpose: ``"executor"`` for the node's own turns, ``"advisor"`` for a consult flowgraph
             makes itself; like ``node``, never sent.
+        on_text: for a model that streams: called with ``""`` when the first content block
+            starts (the time to first token) and then with each text delta; never sent.
     """
 
     model: str
@@ -88,6 +90,7 @@ class ModelRequest:
     betas: Sequence[str] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
     purpose: str = "executor"
+    on_text: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
