@@ -9,6 +9,7 @@ __all__ = [
     "AdvisorConsulted",
     "Event",
     "FallbackTaken",
+    "ModelSubstituted",
     "ModelTurn",
     "NodeFinished",
     "NodeRetrying",
@@ -62,6 +63,16 @@ class FallbackTaken:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelSubstituted:
+    """The endpoint answered ``node``'s request for ``requested`` with ``served`` (recorded and
+    priced as ``served``)."""
+
+    node: str
+    requested: str
+    served: str
+
+
+@dataclass(frozen=True, slots=True)
 class AdvisorConsulted:
     """The executor of ``node`` consulted its advisor (or tried to: ``outcome`` says)."""
 
@@ -109,6 +120,7 @@ Event = (
     | ModelTurn
     | ToolCalled
     | FallbackTaken
+    | ModelSubstituted
     | AdvisorConsulted
     | NodeRetrying
     | NodeFinished

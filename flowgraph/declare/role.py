@@ -14,6 +14,7 @@ from flowgraph.declare.aliases import INHERIT
 from flowgraph.declare.identity import function_identity
 from flowgraph.declare.tools import Tool
 from flowgraph.errors import GraphError
+from flowgraph.models.endpoints import is_endpoint_name
 from flowgraph.models.router import MAX_FALLBACKS
 
 __all__ = ["Role"]
@@ -39,6 +40,9 @@ class Role:
         server_fallbacks: models the API itself tries when the requested model declines for
             policy reasons (a refusal); sent as the beta ``fallbacks`` request field.
         max_cost_usd: the most this role's node may spend, over all its attempts.
+        endpoint: the named endpoint (see ``flowgraph.models.endpoints``) the role's model and
+            its fallbacks are sent to, unless one names its own (``"other:model"``); None: the
+            default endpoint.
         cache: place prompt-cache breakpoints on the instructions, tools and conversation.
         advisor: an ``Advisor`` the executor may consult, ``None`` for none, or ``"inherit"``
             (the graph's default advisor, if it has one).
@@ -62,6 +66,7 @@ class Role:
     cache: bool = True
     advisor: Advisor | str | None = INHERIT
     check: Callable[[Any, Any], Awaitable[str | None]] | None = None
+    endpoint: str | None = None
     _tools: tuple[Tool, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -82,6 +87,11 @@ class Role:
             raise GraphError(
                 f"{where}: {len(self.fallbacks)} fallbacks given, at most {MAX_FALLBACKS} "
                 "are allowed; keep the ones you trust most"
+            )
+        if self.endpoint is not None and not is_endpoint_name(self.endpoint):
+            raise GraphError(
+                f"{where}: endpoint {self.endpoint!r} is not an endpoint name; use a short word "
+                "such as 'gateway' (no ':', '/' or '.')"
             )
         if self.output is not None and not (
             isinstance(self.output, type) and issubclass(self.output, BaseModel)
@@ -115,4 +125,5 @@ class Role:
             "server_fallbacks": list(self.server_fallbacks),
             "advisor": self.advisor.spec() if isinstance(self.advisor, Advisor) else self.advisor,
             "check": function_identity(self.check) if self.check else None,
+            **({"endpoint": self.endpoint} if self.endpoint else {}),
         }

@@ -48,6 +48,7 @@ from flowgraph.errors import (
     ModelTimeoutError,
     TransientModelError,
 )
+from flowgraph.models.endpoints import endpoint_of, prefix_of
 from flowgraph.models.seam import Model, ModelRequest, ModelResponse
 
 __all__ = [
@@ -63,7 +64,7 @@ __all__ = [
 MAX_FALLBACKS = 3
 
 Outcome = Literal["served", "failed", "rate_limited", "skipped"]
-EventKind = Literal["fallback", "breaker_opened", "model_paused", "waiting"]
+EventKind = Literal["fallback", "breaker_opened", "model_paused", "waiting", "substituted"]
 
 _STATUS_WORDS = {
     429: "rate limited",
@@ -113,15 +114,29 @@ class Served:
 
     Attributes:
         response: the model's response.
-        served_by: the model id that answered.
+        served_by: the model that answered: the response's ``model`` (with the endpoint
+            prefix of the model asked), which is what is recorded and priced.
         attempts: every try and skip, in order.
         fallbacks_taken: how many times the chain moved past a model (0: the primary served).
+        requested: the model of the chain that was asked (differs from ``served_by`` when the
+            endpoint answered with another model).
     """
 
     response: ModelResponse
     served_by: str
     attempts: tuple[Attempt, ...]
     fallbacks_taken: int
+    requested: str = ""
+
+    @property
+    def endpoint(self) -> str:
+        """The name of the endpoint that served (``"default"`` without a prefix)."""
+        return endpoint_of(self.served_by)
+
+    @property
+    def substituted(self) -> bool:
+        """Whether the endpoint answered with another model than the one asked."""
+        return bool(self.requested) and self.requested != self.served_by
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +145,8 @@ class RouterEvent:
 
     Attributes:
         kind: ``fallback`` (moving to ``to_model``), ``breaker_opened``, ``model_paused``
-            (after a 429) or ``waiting`` (every model's breaker is open).
+            (after a 429), ``waiting`` (every model's breaker is open) or ``substituted`` (the
+            endpoint answered ``model``'s request with ``to_model``).
         model: the model concerned.
         reason: why, e.g. ``overloaded (529)``.
         seconds: how long the breaker, pause or wait lasts.
@@ -153,6 +169,18 @@ def describe_error(err: TransientModelError) -> str:
     if err.status is None:
         return "connection error"
     return f"{_STATUS_WORDS.get(err.status, 'error')} ({err.status})"
+
+
+def _answered(asked: str, replied: str) -> str:
+    """The model that really answered, written like ``asked`` (with its endpoint prefix).
+
+    A reply naming a dated snapshot of the model asked (``claude-x`` -> ``claude-x-20261001``) or
+    no model at all is the model asked."""
+    prefix = prefix_of(asked)
+    bare = asked.removeprefix(prefix)
+    if not replied or replied == bare or replied.startswith(bare + "-"):
+        return asked
+    return prefix + replied
 
 
 def _refused(err: TransientModelError) -> bool:
@@ -281,7 +309,11 @@ class ModelRouter:
                 last = index + 1 == len(chain)
                 result = await self._try_model(model, request, attempts, last)
                 if isinstance(result, ModelResponse):
-                    return Served(result, model, tuple(attempts), moves), None
+                    answered = _answered(model, result.model)
+                    if answered != model:
+                        self._emit(RouterEvent("substituted", model, to_model=answered,
+                                               node=request.node))  # fmt: skip
+                    return Served(result, answered, tuple(attempts), moves, model), None
                 last_error = result
             if index + 1 < len(chain):
                 moves += 1
