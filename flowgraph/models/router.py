@@ -19,8 +19,9 @@ Rules for one ``request(request, fallbacks)``:
   the probe's success closes it, its failure opens it again. A model whose breaker is open is
   skipped (recorded as ``skipped``). When every model is open, the router waits for the earliest
   to close (at most ``max_wait`` s in total) instead of failing.
-- The last model of a chain (the only one, without fallbacks) is retried in place after a 5xx,
-  529 or timeout, with jittered back-off, up to ``retries_alone`` times: a flaky endpoint slows
+- The last model of a node's own turn (the only one, without fallbacks) is retried in place after
+  a 5xx, 529 or timeout, with jittered back-off, up to ``retries_alone`` times (an advisor
+  consult is not: its failure lets the executor carry on): a flaky endpoint slows
   a run instead of failing it. A refused connection is retried only ``retries_refused`` times:
   nothing is listening, and waiting a minute would only hide that.
 - Any other ``ModelError`` (400, 401, ...) fails at once: another model would not fix it.
@@ -306,7 +307,9 @@ class ModelRouter:
                 why = f"circuit open ({left:.1f}s left)" if left > 0 else "circuit half-open"
                 attempts.append(Attempt(model, "skipped", why))
             else:
-                last = index + 1 == len(chain)
+                # Patience is for a node's own turns; an advisor consult that fails lets the
+                # executor carry on at once instead.
+                last = index + 1 == len(chain) and request.purpose == "executor"
                 result = await self._try_model(model, request, attempts, last)
                 if isinstance(result, ModelResponse):
                     answered = _answered(model, result.model)
