@@ -9,6 +9,8 @@ where, and how to fix it, in one line. The CLI prints that line and exits with c
     ├── ConfigError           a setting or an argument is wrong (bad --input, no model client...)
     ├── ModelError            a model call failed; keeps ``status``, ``provider`` and ``model``
     │   └── TransientModelError   overload, 5xx, rate limit, connection: worth a retry or fallback
+    │       ├── ModelTimeoutError the call took longer than its timeout
+    │       └── EndpointUnreachableError  no connection could be opened to the endpoint
     ├── NodeError             a node could not finish (max turns, output never validated)
     ├── LedgerError           the run directory cannot be used as it is
     │   ├── LedgerCorruptError    ledger.json is not a readable ledger
@@ -23,6 +25,7 @@ from __future__ import annotations
 __all__ = [
     "BudgetError",
     "ConfigError",
+    "EndpointUnreachableError",
     "FlowgraphError",
     "GraphError",
     "LedgerCorruptError",
@@ -31,6 +34,7 @@ __all__ = [
     "LedgerMismatchError",
     "LedgerVersionError",
     "ModelError",
+    "ModelTimeoutError",
     "NodeError",
     "TransientModelError",
 ]
@@ -75,6 +79,18 @@ class ModelError(FlowgraphError):
 
 class TransientModelError(ModelError):
     """A model call failed in a way that a retry or another model may get past."""
+
+
+class ModelTimeoutError(TransientModelError):
+    """A model call took longer than its timeout (the endpoint was reached, or may have been)."""
+
+
+class EndpointUnreachableError(TransientModelError):
+    """No connection could be opened: nothing listens at the URL, or the network is down.
+
+    The router retries it briefly and a node does not retry it at all: waiting a minute would
+    only hide a wrong base URL.
+    """
 
 
 class NodeError(FlowgraphError):

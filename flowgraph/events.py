@@ -13,6 +13,7 @@ __all__ = [
     "Event",
     "FallbackTaken",
     "ModelCalled",
+    "ModelSubstituted",
     "ModelTurn",
     "NodeFinished",
     "NodeRetrying",
@@ -98,6 +99,16 @@ class FallbackTaken:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelSubstituted:
+    """The endpoint answered ``node``'s request for ``requested`` with ``served`` (recorded and
+    priced as ``served``)."""
+
+    node: str
+    requested: str
+    served: str
+
+
+@dataclass(frozen=True, slots=True)
 class AdvisorConsulted:
     """The executor of ``node`` consulted its advisor (or tried to: ``outcome`` says)."""
 
@@ -157,6 +168,7 @@ Event = (
     | ModelTurn
     | ToolCalled
     | FallbackTaken
+    | ModelSubstituted
     | AdvisorConsulted
     | AdvisorWarning
     | ModelCalled

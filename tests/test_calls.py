@@ -114,32 +114,32 @@ def test_rate_limit_pauses_the_model_and_retries_it(emu: Emulator, tmp_path: Pat
     assert emu.calls(BACKUP) == 0
 
 
-def test_one_overload_makes_parallel_nodes_skip_the_model_during_the_cooldown(
+def test_a_run_of_overloads_makes_parallel_nodes_skip_the_model_during_the_cooldown(
     emu: Emulator,
 ) -> None:
     emu.latency = 0.05
     emu.script(PRIMARY, two_turns)
     emu.script(BACKUP, two_turns)
-    emu.fault("overloaded", model=PRIMARY, call=0)
+    emu.fault("overloaded", model=PRIMARY)  # every call: three in a row open the breaker
     model = client(emu)
     inner = model.request
-    after_overload: list[str] = []
-    seen_overload = False
+    after_open: list[str] = []
+    overloads = 0
 
     async def watching(request: Any) -> Any:
-        nonlocal seen_overload
-        if seen_overload:
-            after_overload.append(request.model)
+        nonlocal overloads
+        if overloads >= 3:
+            after_open.append(request.model)
         try:
             return await inner(request)
         except TransientModelError:
-            seen_overload = True
+            overloads += 1
             raise
 
     model.request = watching  # type: ignore[method-assign]
     assert team(4).run_sync(client=model).ok
-    # Every request sent once one node saw the 529 went to the fallback: the breaker is shared.
-    assert after_overload and set(after_overload) == {BACKUP}
+    # Every request sent once the breaker opened went to the fallback: the breaker is shared.
+    assert after_open and set(after_open) == {BACKUP}
 
 
 @pytest.mark.parametrize(("status", "words"), [(400, "400"), (401, "ANTHROPIC_API_KEY")])

@@ -199,7 +199,9 @@ def test_offline_demo_runs_through_the_sdk_and_a_fallback_absorbs_the_overload(
     ]
     assert absorbed, served
     assert absorbed[0]["fallbacks"][0]["model"] == primary
-    assert ledger["nodes"]["backend"]["model"] == BACKEND_FALLBACK
+    # One 529 does not open the shared breaker (a run of failures does): the fallback lasted one
+    # call, and the backend's later turns went back to its primary.
+    assert served[-1]["model"] == primary and ledger["nodes"]["backend"]["model"] == primary
     assert all(
         "fallbacks" not in t for n in ROLES if n != "backend" for t in ledger["nodes"][n]["served"]
     )

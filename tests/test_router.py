@@ -50,7 +50,9 @@ def test_overload_opens_breaker_so_other_callers_skip_the_model(emu: Emulator) -
     events: list[RouterEvent] = []
 
     async def body(model: AnthropicModel) -> list[Served]:
-        router = ModelRouter(model, cooldown=30.0, clock=clock, on_event=events.append)
+        router = ModelRouter(
+            model, cooldown=30.0, clock=clock, on_event=events.append, failure_threshold=1
+        )
         first = await router.request(req(node="a"), [BACKUP])
         clock.advance(10)  # still inside the cool-down
         second = await asyncio.gather(*(router.request(req(node="b"), [BACKUP]) for _ in range(3)))
@@ -149,23 +151,19 @@ def test_all_breakers_open_waits_for_the_earliest_to_close() -> None:
             BACKUP: [TransientModelError("529", status=529, retry_after=12.0)],
         }
     )
-    router = ModelRouter(model, cooldown=30.0, clock=clock)
-
-    async def body() -> Served:
-        with pytest.raises(TransientModelError, match="no model could serve"):
-            await router.request(req(), [BACKUP])
-        return await router.request(req(), [BACKUP])
-
-    served = asyncio.run(body())
+    router = ModelRouter(model, cooldown=30.0, clock=clock, failure_threshold=1)
+    served = asyncio.run(router.request(req(), [BACKUP]))
+    # Both breakers opened; the request waited for the earliest (the 12 s retry-after) to close
+    # instead of failing, and that half-open model's probe served it.
     assert clock.slept == [12.0]
     assert served.served_by == BACKUP
-    assert [a.outcome for a in served.attempts] == ["skipped", "skipped", "skipped", "served"]
+    assert [a.outcome for a in served.attempts] == ["failed", "failed", "skipped", "served"]
 
 
 def test_all_breakers_open_past_max_wait_raises() -> None:
     clock = FakeClock()
     model = FakeModel({PRIMARY: [TransientModelError("x", status=None)]})
-    router = ModelRouter(model, cooldown=300.0, clock=clock, max_wait=60.0)
+    router = ModelRouter(model, cooldown=300.0, clock=clock, max_wait=60.0, failure_threshold=1)
 
     async def body() -> None:
         with pytest.raises(TransientModelError, match="connection error"):

@@ -125,13 +125,18 @@ class Consult:
 class NativeSupport:
     """Which executor models' endpoints take the native tool; shared by a run's nodes."""
 
-    def __init__(self, client_supports: bool, log: Callable[[str], None]) -> None:
+    def __init__(
+        self, client_supports: bool | Callable[[str], bool], log: Callable[[str], None]
+    ) -> None:
+        # A bool for one endpoint; per model (its endpoint decides) for named endpoints.
         self.client_supports = client_supports
         self._refused: set[str] = set()
         self._log = log
 
     def usable(self, executor: str) -> bool:
-        return self.client_supports and executor not in self._refused
+        supports = self.client_supports
+        known = supports(executor) if callable(supports) else supports
+        return known and executor not in self._refused
 
     def refused(self, executor: str, error: ModelError) -> None:
         if executor not in self._refused:

@@ -197,6 +197,13 @@ class _Loop:
         except ModelError as error:
             if not (self.advisor and self.advisor.native and refuses_native(error)):
                 raise
+            if self.advisor.advisor.mode == "native":
+                # Asked for native: no silent switch, no identical retry; one line saying why.
+                raise ModelError(
+                    f"node {self.node.name!r}: the endpoint of {self.node.model} refused the "
+                    f"native advisor tool ({error}); use Advisor(mode='emulated') for this role",
+                    status=error.status, provider=error.provider, model=error.model,
+                ) from error  # fmt: skip
             self.advisor.support.refused(self.node.model, error)  # auto mode: emulate from now on
             request = _request(self.node, self.system, self.messages, self.tools,
                                self.advisor.tools(), ())  # fmt: skip
@@ -349,7 +356,9 @@ def _record_turn(report: NodeReport, turn: int, request: ModelRequest, served: S
             "usage": {**response.usage.to_dict(), "iterations": list(response.usage.iterations)},
         }
     )
-    entry: dict[str, Any] = {"turn": turn, "model": served.served_by}
+    entry: dict[str, Any] = {"turn": turn, "model": served.served_by, "endpoint": served.endpoint}
+    if served.substituted:
+        entry["requested"] = served.requested
     if served.fallbacks_taken:
         entry["fallbacks"] = [
             {"model": a.model, "outcome": a.outcome, "reason": a.reason}

@@ -119,11 +119,11 @@ def _warnings(name: str, record: NodeRecord) -> list[dict[str, str]]:
 
 
 def print_cost(doc: LedgerDoc) -> None:
-    """Tables of spend by node, role, model and kind, and the run's total."""
+    """Tables of spend by node, role, model, endpoint and kind, and the run's total."""
     costs = cost_summary(doc)
     console = _console()
     console.print(f"cost of run [bold]{doc.run_id}[/] ({doc.status})")
-    for axis in ("node", "role", "model", "kind"):
+    for axis in ("node", "role", "model", "endpoint", "kind"):
         rows = costs[f"by_{axis}"]
         if not rows:
             continue

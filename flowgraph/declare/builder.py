@@ -31,6 +31,7 @@ from flowgraph.declare.nodes import (
 )
 from flowgraph.declare.role import Role
 from flowgraph.errors import GraphError
+from flowgraph.models.endpoints import on_endpoint
 
 __all__ = ["Declaration", "Declared", "NodeRef", "Subgraph"]
 
@@ -319,6 +320,11 @@ class Declaration:
             self.default_model if role.model == INHERIT else resolve_model(role.model, where=where)
         )
         fallbacks = tuple(resolve_model(f, where=f"{where} fallback") for f in role.fallbacks)
+        if role.endpoint:
+            model, fallbacks = (
+                on_endpoint(role.endpoint, model),
+                tuple(on_endpoint(role.endpoint, f) for f in fallbacks),
+            )
         server = tuple(
             resolve_model(f, where=f"{where} server fallback") for f in role.server_fallbacks
         )

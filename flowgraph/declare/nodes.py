@@ -20,7 +20,7 @@ from flowgraph.declare.context import Context
 from flowgraph.declare.identity import function_identity
 from flowgraph.declare.names import local_of
 from flowgraph.declare.role import Role
-from flowgraph.errors import GraphError, NodeError, TransientModelError
+from flowgraph.errors import EndpointUnreachableError, GraphError, NodeError, TransientModelError
 
 __all__ = [
     "ChecklistNode",
@@ -102,7 +102,10 @@ class RoleNode(_Kind):
         return ((self, frozenset()),)
 
     def retryable(self, error: BaseException) -> bool:
-        return isinstance(error, TransientModelError)
+        # An unreachable endpoint was already retried by the router; again would only hide it.
+        return isinstance(error, TransientModelError) and not isinstance(
+            error, EndpointUnreachableError
+        )
 
     def with_after(self, after: tuple[str, ...]) -> RoleNode:
         # Direct construction: dataclasses.replace cost a few µs a node on large graphs.

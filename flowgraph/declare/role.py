@@ -16,6 +16,7 @@ from flowgraph.declare.aliases import INHERIT
 from flowgraph.declare.identity import function_identity
 from flowgraph.declare.tools import Tool
 from flowgraph.errors import GraphError
+from flowgraph.models.endpoints import is_endpoint_name
 from flowgraph.models.router import MAX_FALLBACKS
 from flowgraph.tools.mcp import MCPServer
 
@@ -42,6 +43,9 @@ class Role:
         server_fallbacks: models the API itself tries when the requested model declines for
             policy reasons (a refusal); sent as the beta ``fallbacks`` request field.
         max_cost_usd: the most this role's node may spend, over all its attempts.
+        endpoint: the named endpoint (see ``flowgraph.models.endpoints``) the role's model and
+            its fallbacks are sent to, unless one names its own (``"other:model"``); None: the
+            default endpoint.
         cache: place prompt-cache breakpoints on the instructions, tools and conversation.
         advisor: an ``Advisor`` the executor may consult, ``None`` for none, or ``"inherit"``
             (the graph's default advisor, if it has one).
@@ -71,6 +75,7 @@ class Role:
     check: Callable[[Any, Any], Awaitable[str | None]] | None = None
     mcp_servers: Sequence[MCPServer] = ()
     approve: Sequence[str] = ()
+    endpoint: str | None = None
     _tools: tuple[Tool, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -91,6 +96,11 @@ class Role:
             raise GraphError(
                 f"{where}: {len(self.fallbacks)} fallbacks given, at most {MAX_FALLBACKS} "
                 "are allowed; keep the ones you trust most"
+            )
+        if self.endpoint is not None and not is_endpoint_name(self.endpoint):
+            raise GraphError(
+                f"{where}: endpoint {self.endpoint!r} is not an endpoint name; use a short word "
+                "such as 'gateway' (no ':', '/' or '.')"
             )
         if self.output is not None and not (
             isinstance(self.output, type) and issubclass(self.output, BaseModel)
@@ -136,4 +146,5 @@ class Role:
             "check": function_identity(self.check) if self.check else None,
             **({"mcp": [s.spec() for s in self.mcp_servers]} if self.mcp_servers else {}),
             **({"approve": sorted(self.approve)} if self.approve else {}),
+            **({"endpoint": self.endpoint} if self.endpoint else {}),
         }

@@ -23,7 +23,7 @@ from flowgraph.compile.validation import ValidGraph
 from flowgraph.declare.aliases import resolve_model
 from flowgraph.declare.nodes import RoleNode
 from flowgraph.errors import ConfigError
-from flowgraph.events import FallbackTaken, ModelCalled, TextDelta
+from flowgraph.events import FallbackTaken, ModelCalled, ModelSubstituted, TextDelta
 from flowgraph.execute.emitter import Emitter
 from flowgraph.execute.recorder import Recorder
 from flowgraph.models.router import ModelLimits, ModelRouter, RouterEvent, Served
@@ -74,8 +74,14 @@ class CallPath:
         self.budget = Budget(pricing, max_cost_usd, node_limits, sum(spent.values()),
                              node_spent=spent)  # fmt: skip
         self.router = ModelRouter(client, limits=limits, on_event=self._on_router_event)
-        self.native = NativeSupport(bool(getattr(client, "supports_advisor_tool", False)),
-                                    log.warning)  # fmt: skip
+        per_model = getattr(client, "supports_advisor", None)  # named endpoints decide per model
+        supports = (
+            per_model
+            if callable(per_model)
+            else bool(getattr(client, "supports_advisor_tool", False))
+        )
+        self.native = NativeSupport(supports, log.warning)
+        self._log = log
         self._spends: dict[str, Spend] = {}
         self._sessions: dict[str, AdvisorSession] = {}
         earlier = ((n, r.role, r.consults) for n, r in records.items())
@@ -180,6 +186,14 @@ class CallPath:
     def _on_router_event(self, event: RouterEvent) -> None:
         if event.kind == "fallback" and event.to_model:
             self._emit(FallbackTaken(event.node, event.model, event.to_model, event.reason))
+        elif event.kind == "substituted":
+            # Recorded and priced as the model that answered; said out loud, since the user
+            # asked for another one (a gateway's own fallback list, a remapped name).
+            self._log.warning(
+                f"node {event.node!r}: asked {event.model}, but {event.to_model} answered; "
+                "recorded and priced as the model that answered"
+            )
+            self._emit(ModelSubstituted(event.node, event.model, event.to_model))
 
 
 def resolve_limits(limits: Mapping[str, ModelLimits] | None) -> dict[str, ModelLimits]:

@@ -24,11 +24,18 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import os
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from flowgraph.errors import ModelError, TransientModelError
+from flowgraph.errors import (
+    EndpointUnreachableError,
+    ModelError,
+    ModelTimeoutError,
+    TransientModelError,
+)
 from flowgraph.models.seam import ModelRequest, ModelResponse, Usage
 
 if TYPE_CHECKING:
@@ -37,6 +44,15 @@ if TYPE_CHECKING:
 __all__ = ["AnthropicModel"]
 
 PROVIDER = "anthropic"
+DEFAULT_BASE_URL = "https://api.anthropic.com"
+# Seconds to open a TCP connection: an endpoint that does not answer that fast is unreachable,
+# and must not hold a node for the whole request timeout.
+CONNECT_TIMEOUT = 5.0
+# Anything that looks like a credential is cut out of error text before it is kept anywhere.
+_SECRET = re.compile(
+    r"(sk-[A-Za-z0-9_\-]{6,}|(?i:bearer)\s+[A-Za-z0-9._\-]{6,}|"
+    r"(?i:(?:api[_-]?key|token|authorization)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]{6,})"
+)
 
 # Stream-level error types, with the HTTP status that means the same thing, so the router can
 # treat an `event: error` exactly like the status it stands for.
@@ -81,7 +97,7 @@ class AnthropicModel:
         timeout: float = 600.0,
         default_headers: Mapping[str, str] | None = None,
     ) -> None:
-        options: dict[str, Any] = {"max_retries": max_retries, "timeout": timeout}
+        options: dict[str, Any] = {"max_retries": max_retries}
         # Only pass what was given: the SDK reads the environment for anything left out.
         for name, value in (
             ("api_key", api_key),
@@ -94,9 +110,11 @@ class AnthropicModel:
             options["default_headers"] = dict(default_headers)
 
         def build() -> AsyncAnthropic:
+            import httpx2
             from anthropic import AsyncAnthropic
 
-            return AsyncAnthropic(**options)
+            connect = min(timeout, CONNECT_TIMEOUT)
+            return AsyncAnthropic(**options, timeout=httpx2.Timeout(timeout, connect=connect))
 
         # A closure, not an attribute: the key stays out of vars(), repr() and pickles.
         self._build = build
@@ -104,6 +122,12 @@ class AnthropicModel:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.stream = stream
         self.base_url = base_url
+        self.timeout = timeout
+
+    @property
+    def url(self) -> str:
+        """Where requests go: ``base_url``, else ``ANTHROPIC_BASE_URL``, else Anthropic's API."""
+        return self.base_url or os.environ.get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL
 
     def __repr__(self) -> str:
         # Never show credentials.
@@ -135,13 +159,11 @@ class AnthropicModel:
             client = self.client
             if self.stream:
                 async with client.beta.messages.stream(**kwargs) as stream:
-                    if request.on_text is not None:
-                        await _relay_text(stream, request.on_text)
-                    message = await stream.get_final_message()
+                    message = await _final_message(stream, request, self.url)
             else:
                 message = await client.beta.messages.create(**kwargs)
         except Exception as err:
-            mapped = map_error(err, request.model)
+            mapped = map_error(err, request.model, self.url)
             if mapped is None:
                 raise
             raise mapped from err
@@ -154,7 +176,7 @@ class AnthropicModel:
         try:
             result = await self.client.beta.messages.count_tokens(**kwargs)
         except Exception as err:
-            mapped = map_error(err, request.model)
+            mapped = map_error(err, request.model, self.url)
             if mapped is None:
                 raise
             raise mapped from err
@@ -176,6 +198,25 @@ async def _relay_text(stream: Any, on_text: Callable[[str], None]) -> None:
             on_text("")
         if event.type == "content_block_delta" and event.delta.type == "text_delta":
             on_text(event.delta.text)
+
+
+async def _final_message(stream: Any, request: ModelRequest, url: str) -> Any:
+    """The assembled message of a stream (its text deltas passed on as they come, when the
+    request asks); a reply that was no stream at all (a gateway that answers a streaming
+    request with plain JSON) is a transient error, not an assertion."""
+    model = request.model
+    try:
+        if request.on_text is not None:
+            await _relay_text(stream, request.on_text)
+        return await stream.get_final_message()
+    except AssertionError:
+        kind = stream.response.headers.get("content-type", "no content-type")
+        raise TransientModelError(
+            f"{url} answered a streaming request for {model} without a stream ({kind}); "
+            "retry, or use AnthropicModel(stream=False) for this endpoint",
+            provider=PROVIDER,
+            model=model,
+        ) from None
 
 
 def _request_kwargs(request: ModelRequest) -> dict[str, Any]:
@@ -211,24 +252,34 @@ def to_response(message: Any) -> ModelResponse:
     )
 
 
-def map_error(err: BaseException, model: str) -> ModelError | None:
+def map_error(err: BaseException, model: str, url: str = "") -> ModelError | None:
     """Map an SDK or transport exception to flowgraph's tree; None for anything else (a bug)."""
     import anthropic
     import httpx2
 
+    where = f" at {url}" if url else ""
     if isinstance(err, anthropic.APIStatusError):
         return _status_error(err, model)
-    if isinstance(err, anthropic.APITimeoutError):
-        return TransientModelError(
-            f"{model} timed out; retry later, raise the timeout, or add fallbacks",
+    if isinstance(err, anthropic.APITimeoutError | httpx2.TimeoutException):
+        return ModelTimeoutError(
+            f"{model}{where} timed out ({_one_line(str(err)) or type(err).__name__}); retry "
+            "later, raise the timeout, or add fallbacks",
             provider=PROVIDER,
             model=model,
         )
     if isinstance(err, anthropic.APIConnectionError | httpx2.TransportError):
         # httpx2 errors surface raw when a stream is cut after the response started.
-        return TransientModelError(
-            f"connection to {model} failed or dropped ({_one_line(str(err)) or type(err).__name__})"
-            "; check ANTHROPIC_BASE_URL and the network, or add fallbacks",
+        cause = err.__cause__ or err
+        said = _one_line(str(cause)) or type(cause).__name__
+        kind = (
+            EndpointUnreachableError
+            if isinstance(cause, httpx2.ConnectError)
+            else (TransientModelError)
+        )
+        return kind(
+            f"connection to {model}{where} failed or dropped ({said}); check that the endpoint "
+            "is up (ANTHROPIC_BASE_URL or the endpoint's base_url) and the network, or add "
+            "fallbacks",
             provider=PROVIDER,
             model=model,
         )
@@ -323,5 +374,6 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
 
 
 def _one_line(text: str, limit: int = 300) -> str:
-    line = " ".join(text.split())
+    """``text`` on one line, credentials cut out, at most ``limit`` characters."""
+    line = _SECRET.sub("[redacted]", " ".join(text.split()))
     return line if len(line) <= limit else line[: limit - 3] + "..."

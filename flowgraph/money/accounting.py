@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from flowgraph.models.endpoints import endpoint_of
 from flowgraph.models.seam import Usage
 from flowgraph.money.pricing import Pricing
 
@@ -88,8 +89,11 @@ class Spend:
 def rollup(
     nodes: Iterable[tuple[str, str | None, Mapping[str, Mapping[str, Any]]]],
 ) -> dict[str, Any]:
-    """Totals per node, role, model, kind and for the run from ``(node, role, rows)`` triples."""
-    by: dict[str, dict[str, dict[str, Any]]] = {"node": {}, "role": {}, "model": {}, "kind": {}}
+    """Totals per node, role, model, endpoint, kind and for the run from ``(node, role, rows)``
+    triples (the endpoint is the model's ``name:`` prefix, ``default`` without one)."""
+    by: dict[str, dict[str, dict[str, Any]]] = {
+        "node": {}, "role": {}, "model": {}, "endpoint": {}, "kind": {}
+    }  # fmt: skip
     run: dict[str, Any] = _empty()
     unknown: set[str] = set()
     for node, role, rows in nodes:
@@ -100,6 +104,7 @@ def rollup(
                 ("node", node),
                 ("role", role or node),
                 ("model", row["model"]),
+                ("endpoint", endpoint_of(row["model"])),
                 ("kind", row["kind"]),
             ):
                 _add(by[axis].setdefault(key, _empty()), row)

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from flowgraph.errors import ConfigError
+from flowgraph.models.endpoints import prefix_of
 from flowgraph.models.seam import Usage
 
 __all__ = ["DEFAULT_PRICING", "Cost", "ModelPrice", "Pricing"]
@@ -224,7 +225,12 @@ class Pricing:
         """The price of ``model``, also for dated snapshot ids; None when it has none."""
         if model in self._prices:
             return self._prices[model]
-        return self._prices.get(_DATE_SUFFIX.sub("", model))
+        found = self._prices.get(_DATE_SUFFIX.sub("", model))
+        prefix = prefix_of(model)
+        if found is None and prefix:
+            # A price given for "gateway:model" wins; else the model's own price applies.
+            return self.get(model[len(prefix) :])
+        return found
 
     def __contains__(self, model: object) -> bool:
         return isinstance(model, str) and self.get(model) is not None

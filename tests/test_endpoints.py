@@ -1,0 +1,139 @@
+"""Named endpoints: a role picks one, every turn names it, cost groups by it (two emulators)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flowgraph import Graph, Ledger, Role
+from flowgraph.errors import ConfigError, GraphError
+from flowgraph.models.anthropic import AnthropicModel
+from flowgraph.models.endpoints import Endpoint, Endpoints, endpoint_of, is_anthropic_api
+from flowgraph.models.seam import ModelRequest
+from flowgraph.testing.emulator import Emulator
+
+WRITER = "claude-sonnet-4-6"
+OTHER_LAB = "openai/gpt-5.5"
+
+
+@pytest.fixture
+def two() -> Iterator[tuple[Emulator, Emulator]]:
+    with Emulator() as home, Emulator() as gateway:
+        yield home, gateway
+
+
+def test_the_cross_lab_example_runs_offline_on_two_endpoints(
+    cli: Callable[..., Any], tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    example = Path(__file__).resolve().parent.parent / "examples" / "cross_lab_review.py"
+    result = cli("run", str(example), "--run-dir", str(run_dir))
+    assert result.returncode == 0, result.stderr
+    doc = Ledger.read(run_dir)
+    turns = [t for record in doc.nodes.values() for t in record.served]
+    assert turns and all("endpoint" in t for t in turns)
+    endpoints = {(t["model"], t["endpoint"]) for t in turns}
+    assert endpoints == {(WRITER, "default"), (f"gateway:{OTHER_LAB}", "gateway")}
+    report = cli("cost", str(run_dir))
+    assert report.returncode == 0, report.stderr
+    assert "by endpoint" in report.stdout
+    table = report.stdout.split("by endpoint", 1)[1]
+    lines = [line for line in table.splitlines() if line.strip("│┃ ").startswith("gateway ")]
+    assert lines and "$" in lines[0]  # priced at the per-endpoint price given in the example
+
+
+def test_a_role_on_an_endpoint_goes_there_with_its_fallbacks(
+    two: tuple[Emulator, Emulator], tmp_path: Path
+) -> None:
+    home, gateway = two
+    gateway.fault("overloaded", model=OTHER_LAB)  # always: the fallback on the same gateway serves
+    gateway.script("openai/gpt-5.4", ["from the gateway's fallback"])
+    client = Endpoints(
+        {"gateway": AnthropicModel("k", base_url=gateway.base_url)},
+        default=AnthropicModel("k", base_url=home.base_url),
+    )
+    g = Graph("g", client=client)
+    chain = ["openai/gpt-5.4", f"default:{WRITER}"]
+    g.node("r", Role("r", "x", model=OTHER_LAB, endpoint="gateway", fallbacks=chain), "t")
+    result = g.run_sync(run_dir=tmp_path / "run")
+    assert result.ok and result["r"] == "from the gateway's fallback"
+    assert home.requests == []  # nothing crossed to the other endpoint: it was not needed
+    [turn] = Ledger.read(tmp_path / "run").nodes["r"].served
+    assert turn["model"] == "gateway:openai/gpt-5.4" and turn["endpoint"] == "gateway"
+    assert turn["fallbacks"][0]["model"] == f"gateway:{OTHER_LAB}"
+
+
+def test_a_fallback_chain_crosses_endpoints(two: tuple[Emulator, Emulator], tmp_path: Path) -> None:
+    home, gateway = two
+    home.fault("overloaded", model=WRITER)
+    gateway.script(WRITER, ["the gateway answered"])
+    client = Endpoints(
+        {"gateway": AnthropicModel("k", base_url=gateway.base_url)},
+        default=AnthropicModel("k", base_url=home.base_url),
+    )
+    g = Graph("g", client=client)
+    g.node("w", Role("w", "x", model=WRITER, fallbacks=[f"gateway:{WRITER}"], retries=0), "t")
+    result = g.run_sync(run_dir=tmp_path / "run")
+    assert result.ok and result["w"] == "the gateway answered"
+    [turn] = Ledger.read(tmp_path / "run").nodes["w"].served
+    assert turn["endpoint"] == "gateway"
+    # The gateway was asked for the bare id; the ledger prices it as Anthropic's model.
+    assert gateway.requests[0].model == WRITER
+    assert Ledger.read(tmp_path / "run").nodes["w"].cost_usd
+
+
+def test_server_fallbacks_and_native_advisor_go_only_where_they_work(
+    monkeypatch: pytest.MonkeyPatch, two: tuple[Emulator, Emulator]
+) -> None:
+    _, gateway = two
+    monkeypatch.setenv("GW_TOKEN", "gw-token-value")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "k")
+    client = Endpoints(
+        {"gw": Endpoint(gateway.base_url, api_key_env="", auth_token_env="GW_TOKEN"),
+         "trusted": Endpoint(gateway.base_url, advisor="native", server_fallbacks=True)},
+        default=Endpoint(),
+    )  # fmt: skip
+    assert client.supports_advisor(WRITER) and client.supports_server_fallbacks(WRITER)
+    assert not client.supports_advisor(f"gw:{WRITER}")
+    assert not client.supports_server_fallbacks(f"gw:{WRITER}")
+    assert client.supports_advisor(f"trusted:{WRITER}")
+    request = ModelRequest(f"gw:{WRITER}", "s", [{"role": "user", "content": "hi"}],
+                           extra={"fallbacks": [{"model": "claude-haiku-4-5"}]})  # fmt: skip
+
+    async def go() -> None:
+        try:
+            await client.request(request)
+        finally:
+            await client.aclose()
+
+    asyncio.run(go())
+    [sent] = gateway.requests
+    assert "fallbacks" not in sent.body and sent.model == WRITER
+    assert "gw-token-value" not in json.dumps(sent.headers)  # auth headers are redacted in logs
+
+
+def test_bad_endpoint_names_and_missing_credentials_say_how_to_fix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with pytest.raises(GraphError, match="not an endpoint name"):
+        Role("r", "x", endpoint="a:b")
+    with pytest.raises(ConfigError, match="not usable"):
+        Endpoints({"default": AnthropicModel("k")})
+    monkeypatch.delenv("NOPE_KEY", raising=False)
+    with pytest.raises(ConfigError, match="set NOPE_KEY"):
+        Endpoints({"gw": Endpoint("http://127.0.0.1:1", api_key_env="NOPE_KEY")})
+    with pytest.raises(ConfigError, match="unknown endpoint"):
+        Endpoints({}).model_for("nowhere")
+
+
+def test_endpoint_spelling() -> None:
+    assert endpoint_of("gateway:openai/gpt-5.5") == "gateway"
+    assert endpoint_of("claude-sonnet-4-6") == "default"
+    assert endpoint_of("anthropic.claude-v2:1") == "default"  # a Bedrock-style id, no prefix
+    assert is_anthropic_api("https://api.anthropic.com/v1")
+    assert not is_anthropic_api("http://127.0.0.1:4000")

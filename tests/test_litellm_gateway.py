@@ -1,0 +1,304 @@
+"""flowgraph behind a real third-party gateway: the LiteLLM proxy (``litellm[proxy]``) on 127.0.0.1.
+
+One proxy per test session (it takes seconds to start), in front of two upstreams:
+
+- ``anthropic/...`` models forwarded natively to flowgraph's emulator;
+- ``openai/gpt-5.5``, translated to chat/completions
+  (``use_chat_completions_url_for_anthropic_messages``) and sent to a small OpenAI-style fake
+  upstream defined here, which bills fixed token counts and records what it received.
+
+LiteLLM's own retries are off (``num_retries: 0``) and it reads its local price map
+(``LITELLM_LOCAL_MODEL_COST_MAP=True``), so nothing reaches beyond the loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flowgraph import Graph, Ledger, Role
+from flowgraph.declare.advisor import Advisor
+from flowgraph.models.endpoints import Endpoint, Endpoints
+from flowgraph.models.seam import Usage
+from flowgraph.money.pricing import DEFAULT_PRICING
+from flowgraph.testing.emulator import Emulator
+
+pytestmark = pytest.mark.slow
+
+SONNET = "claude-sonnet-4-6"
+HAIKU = "claude-haiku-4-5"
+GPT = "openai/gpt-5.5"
+MASTER_KEY = "sk-flowgraph-litellm-test"
+KEY_ENV = "FLOWGRAPH_TEST_GATEWAY_KEY"
+PROMPT_TOKENS, COMPLETION_TOKENS = 20, 7
+GPT_PRICE = {"input": 1.25, "output": 10.0}  # USD per million tokens, flowgraph's own table
+
+LITELLM = shutil.which("litellm", path=str(Path(sys.executable).parent)) or shutil.which("litellm")
+if LITELLM is None:
+    pytest.skip(
+        "the LiteLLM proxy is not installed; `pip install -e '.[test]'` installs litellm[proxy]",
+        allow_module_level=True,
+    )
+
+
+@dataclass
+class Upstream:
+    """The OpenAI-style fake: answers chat/completions with the next scripted text."""
+
+    replies: list[str | dict[str, Any]] = field(default_factory=list)  # dict: a tool call
+    received: list[dict[str, Any]] = field(default_factory=list)
+    answer_as: str = ""  # the model name it puts in its answers ("" : the one asked)
+
+    def reply(self, body: dict[str, Any]) -> tuple[str | dict[str, Any], dict[str, int]]:
+        self.received.append(body)
+        text = self.replies.pop(0) if self.replies else "ok"
+        usage = {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": COMPLETION_TOKENS,
+                 "total_tokens": PROMPT_TOKENS + COMPLETION_TOKENS}  # fmt: skip
+        return text, usage
+
+
+def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+            text, usage = upstream.reply(body)
+            model = upstream.answer_as or body["model"]
+            base = {"id": "chatcmpl-1", "created": 0, "model": model}
+            if body.get("stream"):
+                chunks = [
+                    {**base, "object": "chat.completion.chunk", "choices": [
+                        {"index": 0, "delta": {"role": "assistant", "content": text},
+                         "finish_reason": None}]},
+                    {**base, "object": "chat.completion.chunk",
+                     "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+                    {**base, "object": "chat.completion.chunk", "choices": [], "usage": usage},
+                ]  # fmt: skip
+                data = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+                self._send(data.encode(), "text/event-stream")
+            else:
+                said: dict[str, Any] = {"role": "assistant", "content": text}
+                finish = "stop"
+                if isinstance(text, dict):  # a tool call
+                    call = {"id": "call_1", "type": "function", "function": {
+                        "name": text["tool"], "arguments": json.dumps(text["args"])}}  # fmt: skip
+                    said, finish = {"role": "assistant", "content": None,
+                                    "tool_calls": [call]}, "tool_calls"  # fmt: skip
+                message = {**base, "object": "chat.completion", "usage": usage, "choices": [
+                    {"index": 0, "message": said, "finish_reason": finish}]}  # fmt: skip
+                self._send(json.dumps(message).encode(), "application/json")
+
+        def _send(self, data: bytes, kind: str) -> None:
+            self.send_response(200)
+            self.send_header("content-type", kind)
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    return Handler
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Gateway:
+    url: str
+    emulator: Emulator
+    upstream: Upstream
+
+    def endpoints(self, *, stream: bool = True) -> Endpoints:
+        """The gateway as a named endpoint ``gw``: a non-Anthropic URL, so ``auto`` there means
+        no native advisor and no server fallbacks."""
+        os.environ[KEY_ENV] = MASTER_KEY
+        return Endpoints({"gw": Endpoint(self.url, api_key_env=KEY_ENV, stream=stream)})
+
+
+@pytest.fixture(scope="session")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    upstream = Upstream()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(upstream))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    emulator = Emulator().start()
+    port = _free_port()
+    config = tmp_path_factory.mktemp("litellm") / "config.yaml"
+    routes = [
+        (SONNET, f"anthropic/{SONNET}", emulator.base_url),
+        (HAIKU, f"anthropic/{HAIKU}", emulator.base_url),
+        (GPT, GPT, f"http://127.0.0.1:{server.server_port}/v1"),
+    ]
+    lines = ["model_list:"]
+    for name, model, base in routes:
+        lines += [f"  - model_name: {name}", "    litellm_params:", f"      model: {model}",
+                  f"      api_base: {base}", "      api_key: upstream-key"]  # fmt: skip
+    lines += ["router_settings:", "  num_retries: 0", "litellm_settings:",
+              "  use_chat_completions_url_for_anthropic_messages: true"]  # fmt: skip
+    config.write_text("\n".join(lines) + "\n")
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_MASTER_KEY": MASTER_KEY}
+    log = (config.parent / "litellm.log").open("w")
+    assert LITELLM is not None
+    proc = subprocess.Popen(
+        [LITELLM, "--config", str(config), "--host", "127.0.0.1", "--port", str(port),
+         "--num_workers", "1"],
+        stdout=log, stderr=subprocess.STDOUT, env=env,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/health/liveliness", timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    log.close()
+                    pytest.fail("LiteLLM proxy did not start:\n" + (config.parent / "litellm.log")
+                                .read_text()[-2000:])  # fmt: skip
+                time.sleep(0.25)
+        yield Gateway(url, emulator, upstream)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        emulator.stop()
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def gw(gateway: Gateway) -> Gateway:
+    gateway.emulator.clear_faults()
+    gateway.upstream.replies.clear()
+    gateway.upstream.received.clear()
+    gateway.upstream.answer_as = ""
+    return gateway
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_forwarded_route_text_and_cost_equal_what_the_upstream_billed(
+    gw: Gateway, tmp_path: Path, stream: bool
+) -> None:
+    gw.emulator.script(SONNET, ["Hello through LiteLLM."])
+    before = gw.emulator.billed.get(SONNET)
+    g = Graph("g", client=gw.endpoints(stream=stream))
+    g.node("w", Role("w", "Be terse.", model=SONNET, endpoint="gw"), "say hi")
+    result = g.run_sync(run_dir=tmp_path / "run")
+    assert result.ok, result.errors
+    assert result["w"] == "Hello through LiteLLM."
+    record = Ledger.read(tmp_path / "run").nodes["w"]
+    billed = gw.emulator.billed[SONNET]
+    spent = {k: billed.to_dict()[k] - (before.to_dict()[k] if before else 0)
+             for k in billed.to_dict()}  # fmt: skip
+    assert record.usage == spent
+    assert record.served[0]["endpoint"] == "gw" and record.served[0]["model"] == f"gw:{SONNET}"
+    assert record.cost_usd and record.cost_usd > 0
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_translating_route_records_and_prices_what_the_upstream_billed(
+    gw: Gateway, tmp_path: Path, stream: bool
+) -> None:
+    gw.upstream.replies.append("A reviewer from another lab.")
+    pricing = DEFAULT_PRICING.with_prices({f"gw:{GPT}": GPT_PRICE})
+    g = Graph("g", client=gw.endpoints(stream=stream), pricing=pricing)
+    g.node("r", Role("r", "Review.", model=GPT, endpoint="gw"), "review this")
+    result = g.run_sync(run_dir=tmp_path / "run")
+    assert result.ok, result.errors
+    assert result["r"] == "A reviewer from another lab."
+    record = Ledger.read(tmp_path / "run").nodes["r"]
+    assert record.usage["input_tokens"] == PROMPT_TOKENS
+    assert record.usage["output_tokens"] == COMPLETION_TOKENS
+    expected = (PROMPT_TOKENS * 1.25 + COMPLETION_TOKENS * 10.0) / 1_000_000
+    assert record.cost_usd == pytest.approx(expected)
+    assert gw.upstream.received[0]["model"] == "gpt-5.5"
+
+
+def test_a_reply_from_another_model_is_recorded_and_priced_as_that_model(
+    gw: Gateway, tmp_path: Path
+) -> None:
+    # An endpoint wrongly trusted with server fallbacks: LiteLLM reads the `fallbacks` field as
+    # its own list, and when sonnet fails a haiku answers the sonnet request.
+    os.environ[KEY_ENV] = MASTER_KEY
+    trusting = Endpoints({"gw": Endpoint(gw.url, api_key_env=KEY_ENV, stream=False,
+                                         server_fallbacks=True)})  # fmt: skip
+    gw.emulator.fault("server_error", model=SONNET)
+    gw.emulator.script(HAIKU, ["haiku answered"])
+    before = gw.emulator.billed.get(HAIKU)
+    events: list[Any] = []
+    g = Graph("g", client=trusting)
+    g.node("w", Role("w", "x", model=SONNET, endpoint="gw", server_fallbacks=[HAIKU]), "t")
+    result = g.run_sync(run_dir=tmp_path / "run", on_event=events.append)
+    assert result.ok, result.errors
+    record = Ledger.read(tmp_path / "run").nodes["w"]
+    [turn] = record.served
+    assert turn["model"] == f"gw:{HAIKU}" and turn["requested"] == f"gw:{SONNET}"
+    billed = gw.emulator.billed[HAIKU]
+    spent = {k: billed.to_dict()[k] - (before.to_dict()[k] if before else 0)
+             for k in billed.to_dict()}  # fmt: skip
+    assert record.usage == spent
+    assert record.cost_usd == pytest.approx(
+        DEFAULT_PRICING.price(Usage(**spent), HAIKU).usd  # priced as haiku, not sonnet
+    )
+    assert any(type(e).__name__ == "ModelSubstituted" for e in events)
+
+
+def test_server_fallbacks_are_not_sent_to_the_gateway(gw: Gateway, tmp_path: Path) -> None:
+    gw.emulator.script(SONNET, ["sonnet answered"])
+    g = Graph("g", client=gw.endpoints(stream=False))
+    role = Role("w", "x", model=SONNET, endpoint="gw", server_fallbacks=[HAIKU])
+    g.node("w", role, "t")
+    result = g.run_sync(run_dir=tmp_path / "run")
+    assert result.ok and result["w"] == "sonnet answered"
+    sent = [r for r in gw.emulator.requests if r.model == SONNET][-1]
+    assert "fallbacks" not in sent.body
+    assert Ledger.read(tmp_path / "run").nodes["w"].served[0]["model"] == f"gw:{SONNET}"
+
+
+def test_auto_advisor_behind_the_translating_gateway_is_emulated_and_counted(
+    gw: Gateway, tmp_path: Path
+) -> None:
+    # The executor (a GPT behind the gateway) asks its advisor; auto mode there is the emulated
+    # advisor, so the consult is a call flowgraph makes, counts and prices itself.
+    gw.upstream.replies += [
+        {"tool": "advisor", "args": {"question": "which fix?"}},
+        "Use a binary search.",  # the consult
+        "Done.",
+    ]
+    pricing = DEFAULT_PRICING.with_prices({f"gw:{GPT}": GPT_PRICE})
+    g = Graph("g", client=gw.endpoints(stream=False), pricing=pricing)
+    advisor = Advisor(model=f"gw:{GPT}", mode="auto")
+    g.node("r", Role("r", "x", model=GPT, endpoint="gw", advisor=advisor), "t")
+    result = g.run_sync(run_dir=tmp_path / "run")
+    assert result.ok, result.errors
+    assert result["r"] == "Done."
+    record = Ledger.read(tmp_path / "run").nodes["r"]
+    assert "advisor_20260301" not in json.dumps(gw.upstream.received)  # no native tool sent
+    [consult] = record.consults
+    assert consult["mode"] == "emulated" and consult["advice"] == "Use a binary search."
+    assert len(gw.upstream.received) == 3  # the turn, the consult, the last turn: nothing hidden
+    per_call = (PROMPT_TOKENS * 1.25 + COMPLETION_TOKENS * 10.0) / 1e6
+    assert record.cost_usd == pytest.approx(3 * per_call)
