@@ -112,7 +112,7 @@ def test_a_very_long_node_name_with_a_large_output_runs_and_resumes(tmp_path: Pa
     g.node("r" * 300, Role("writer", "You write."), "Write at length.")
     result = g.run_sync(run_dir=tmp_path / "run")
     assert result.ok and result.outputs["after"] == 50_000
-    (transcript,) = (tmp_path / "run" / "transcripts").iterdir()
+    (transcript,) = (tmp_path / "run" / "transcripts").glob("*.json")
     assert json.loads(transcript.read_text())["node"] == "r" * 300
     again = g.run_sync(run_dir=tmp_path / "run")  # resume reads the output back from its file
     assert again.ok and again.executed == ()

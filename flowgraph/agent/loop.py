@@ -56,6 +56,10 @@ class NodeReport:
     transcript: list[dict[str, Any]] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)  # per-turn metadata, for audit
     advisor: AdvisorSession | None = None
+    # The turn-level journal: the deltas a crashed attempt recorded (replayed on resume), and
+    # where each new delta goes the moment it happens.
+    replay: list[dict[str, Any]] = field(default_factory=list)
+    note: Callable[[dict[str, Any]], None] | None = None
 
 
 def render_task(template: str, ctx: Context) -> str:
@@ -140,13 +144,30 @@ class _Loop:
         self.steering: Callable[[int], list[str]] | None = None
         self.approvals: Approvals | None = None
 
+    def _note(self, delta: dict[str, Any]) -> None:
+        """Journal one step of the conversation as it completes (a delta, never the request)."""
+        if self.report.note is not None:
+            self.report.note(delta)
+
     async def run(self) -> Any:
-        first = await self._resume_approved() if self.approvals else 1
+        if self.approvals and self.approvals.resuming:
+            first = await self._resume_approved()
+        elif self.report.replay:
+            done, output = await self._resume_recorded(self.report.replay)
+            if done:
+                return output
+            first = self.turn + 1
+        else:
+            first = 1
         for turn in range(first, self.role.max_turns + 1):
             self.turn = turn
             self._take_steering()
             response = await self._ask()
-            self.messages.append({"role": "assistant", "content": list(response.content)})
+            content = list(response.content)
+            self.messages.append({"role": "assistant", "content": content})
+            self._note({"k": "a", "turn": turn, "content": content,
+                        "stop": response.stop_reason, "served": self.report.served[-1],
+                        "meta": self.report.requests[-1]})  # fmt: skip
             if response.stop_reason == "refusal":
                 raise NodeError(f"node {self.node.name!r}: the model refused the task")
             if response.tool_uses:
@@ -175,6 +196,53 @@ class _Loop:
         await self._run_tools(uses)
         return self.turn + 1
 
+    async def _resume_recorded(self, deltas: list[dict[str, Any]]) -> tuple[bool, Any]:
+        """Rebuild the conversation a crashed attempt recorded, without calling the model or
+        the tools again, and carry on where it stopped: the tool calls of the last turn that
+        have no recorded result, or the final answer it had not finished checking."""
+        results: list[dict[str, Any]] = []
+        last: dict[str, Any] | None = None
+        report = self.report
+        for delta in deltas:
+            kind = delta["k"]
+            if kind == "s":
+                self._steer(delta["texts"])
+            elif kind == "r":
+                results.append(delta["block"])
+                report.tool_calls += delta["block"].get("type") == "tool_result"
+            else:
+                if results:
+                    self.messages.append({"role": "user", "content": results})
+                    results = []
+                if kind == "a":
+                    last = delta
+                    self.turn = report.turns = int(delta["turn"])
+                    self.messages.append({"role": "assistant", "content": delta["content"]})
+                    report.served.append(delta["served"])
+                    report.requests.append(delta["meta"])
+                    report.model = delta["served"].get("model")
+                else:  # "u": feedback on an answer, or an advisor's review
+                    last = None
+                    self.messages.append({"role": "user", "content": delta["content"]})
+                    self.fixes_left -= delta.get("why") == "fix"
+                    if delta.get("why") == "review" and self.advisor:
+                        self.advisor.final_review_done = True
+        if last is None:
+            if results:
+                self.messages.append({"role": "user", "content": results})
+            return False, None
+        uses = [b for b in last["content"] if b.get("type") == "tool_use"]
+        if uses:
+            done = {b.get("tool_use_id") for b in results}
+            await self._run_tools([u for u in uses if u["id"] not in done], results)
+            return False, None
+        if results or last["stop"] in ("pause_turn", "refusal"):
+            if results:
+                self.messages.append({"role": "user", "content": results})
+            return False, None
+        text = "".join(b.get("text", "") for b in last["content"] if b.get("type") == "text")
+        return await self._finish(text)
+
     def _take_steering(self) -> None:
         """Deliver steering messages at the start of a turn, without restarting the node."""
         last = self.messages[-1]
@@ -183,6 +251,11 @@ class _Loop:
         texts = self.steering(self.turn)
         if not texts:
             return
+        self._steer(texts)
+        self._note({"k": "s", "texts": texts})
+
+    def _steer(self, texts: list[str]) -> None:
+        last = self.messages[-1]
         content = last["content"]
         blocks = [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
         blocks += [{"type": "text", "text": f"New instruction from a person: {t}"} for t in texts]
@@ -217,8 +290,12 @@ class _Loop:
                             usage.input_tokens, usage.output_tokens))  # fmt: skip
         return response
 
-    async def _run_tools(self, uses: list[dict[str, Any]]) -> None:
-        results: list[dict[str, Any]] = []
+    async def _run_tools(
+        self, uses: list[dict[str, Any]], done: list[dict[str, Any]] | None = None
+    ) -> None:
+        """Run the calls of a turn, each result journaled as it comes (``done``: the results a
+        crashed attempt had already recorded for this turn)."""
+        results: list[dict[str, Any]] = list(done or [])
         trigger: str | None = None
         waiting = self.approvals.waiting(uses, self.tools) if self.approvals else []
         if self.approvals and waiting:  # nothing of this turn runs before the person decides
@@ -227,15 +304,14 @@ class _Loop:
             note = self.approvals.rejection(use) if self.approvals else None
             if note is not None:
                 said = f"a person rejected this call{': ' + note if note else ''}"
-                results.append(tool_result(use, said, True))
+                self._result(results, tool_result(use, said, True))
                 continue
             if use["name"] == TOOL_NAME and self.advisor and not self.advisor.native:
-                results.append(
-                    await self.advisor.answer_tool(use, self.system, self.messages, self.turn)
-                )
+                answer = await self.advisor.answer_tool(use, self.system, self.messages, self.turn)
+                self._result(results, answer)
                 continue
             result = await _call_tool(self.tools, use, self.ctx, self.report, self.emit)
-            results.append(result)
+            self._result(results, result)
             if self.advisor:
                 trigger = self.advisor.tool_outcome(use, bool(result.get("is_error"))) or trigger
         if trigger and self.advisor:
@@ -243,10 +319,13 @@ class _Loop:
                 "repeated_failure", trigger, self.system, self.messages, self.turn
             )
             if advice:
-                results.append(
-                    {"type": "text", "text": f"Advice from your advisor ({trigger}): {advice}"}
-                )
+                text = f"Advice from your advisor ({trigger}): {advice}"
+                self._result(results, {"type": "text", "text": text})
         self.messages.append({"role": "user", "content": results})
+
+    def _result(self, results: list[dict[str, Any]], block: dict[str, Any]) -> None:
+        results.append(block)
+        self._note({"k": "r", "block": block})
 
     async def _finish(self, text: str) -> tuple[bool, Any]:
         """Validate, check and (if asked) have the advisor review a final answer."""
@@ -268,6 +347,7 @@ class _Loop:
             if advice and not says_stop(advice):
                 review = f"An advisor reviewed your answer: {advice}\nRevise it and reply again."
                 self.messages.append({"role": "user", "content": review})
+                self._note({"k": "u", "content": review, "why": "review"})
                 return False, None
         return True, output
 
@@ -286,6 +366,7 @@ class _Loop:
             if advice:
                 feedback += f"\nAdvice from your advisor: {advice}"
         self.messages.append({"role": "user", "content": feedback})
+        self._note({"k": "u", "content": feedback, "why": "fix"})
 
 
 def _request(

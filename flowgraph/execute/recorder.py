@@ -118,7 +118,7 @@ class Recorder:
     def interrupted(self, name: str) -> None:
         self.ledger.update_node(
             name, status=NodeStatus.INTERRUPTED, error="the run was stopped while this node ran",
-            **self._closing(name),
+            **self._closing(name, ended=False),
         )  # fmt: skip
         self.emit(NodeFinished(name, NodeStatus.INTERRUPTED))
 
@@ -126,9 +126,12 @@ class Recorder:
 
     def planned(self, name: str, fingerprint: str, kind: str, role: str | None) -> None:
         """Mark ``name`` pending (in memory: the snapshot before any node starts records it)."""
+        record = self.doc.nodes.get(name)
+        changed = record is not None and record.fingerprint != fingerprint and record.conversation
         self.ledger.set_node(
-            name, status=NodeStatus.PENDING, fingerprint=fingerprint, kind=kind, role=role
-        )
+            name, status=NodeStatus.PENDING, fingerprint=fingerprint, kind=kind, role=role,
+            **({"conversation": []} if changed else {}),  # a changed node starts over
+        )  # fmt: skip
 
     def reused(self, name: str) -> None:
         self.emit(NodeFinished(name, NodeStatus.PASSED, reused=True))
@@ -143,10 +146,13 @@ class Recorder:
         self, record: str, *, kind: str, parent: str, fingerprint: str, role: str | None
     ) -> None:
         previous = self.doc.nodes.get(record)
+        changed = previous is not None and previous.fingerprint != fingerprint
+        changed = changed and bool(previous and previous.conversation)
         self.ledger.update_node(
             record, status=NodeStatus.RUNNING, kind=kind, parent=parent, fingerprint=fingerprint,
             role=role, attempts=(previous.attempts if previous else 0) + 1,
             started_at=now_iso(), finished_at=None, error=None,
+            **({"conversation": []} if changed else {}),
         )  # fmt: skip
 
     def sub_passed(self, record: str, output: Any) -> None:
@@ -159,7 +165,9 @@ class Recorder:
                                 **self._closing(record))  # fmt: skip
 
     def sub_interrupted(self, record: str) -> None:
-        self.ledger.update_node(record, status=NodeStatus.INTERRUPTED, **self._closing(record))
+        self.ledger.update_node(
+            record, status=NodeStatus.INTERRUPTED, **self._closing(record, ended=False)
+        )
 
     def update(self, name: str, **fields: Any) -> None:
         """Change fields of a record (what patterns note: a race's winner...)."""
@@ -226,10 +234,24 @@ class Recorder:
     def report_for(self, record: str) -> NodeReport:
         """A fresh report for a role node's attempt; it is closed when the attempt ends."""
         report = self.state.reports[record] = NodeReport()
+        if self.ledger.run_dir is None:
+            return report
+        previous = self.doc.nodes.get(record)
+        if previous is not None and previous.conversation:  # a stopped attempt: carry it on
+            report.replay = list(previous.conversation)
+        live = artifact_path("transcripts", record, ".jsonl")
+
+        def note(delta: dict[str, Any]) -> None:
+            self.ledger.note_turn(record, delta)
+            self.ledger.append_artifact(live, json.dumps(delta, default=str).encode() + b"\n")
+
+        report.note = note
         return report
 
-    def _closing(self, name: str) -> dict[str, Any]:
-        """The record fields a finished attempt's report fills in, and its transcript."""
+    def _closing(self, name: str, *, ended: bool = True) -> dict[str, Any]:
+        """The record fields a finished attempt's report fills in, and its transcript. An
+        attempt that ``ended`` (passed or failed) drops its turn journal; a stopped one keeps
+        it for the next process to carry on from."""
         report = self.state.reports.pop(name, None)
         if report is None:
             return {}
@@ -246,6 +268,8 @@ class Recorder:
             "model": report.model,
             "served": report.served,
         }
+        if ended and report.note is not None:
+            fields["conversation"] = []
         if report.advisor is not None:
             fields["consults"] = [c.to_record() for c in report.advisor.consults]
         return fields

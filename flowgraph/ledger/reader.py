@@ -240,7 +240,7 @@ def _apply(doc: LedgerDoc, line: bytes) -> str | None:
     problem = entry.problem()
     if problem is not None:
         return problem
-    changes = entry.changes()
+    changes = entry.changes() if entry.t is None else {}
     if entry.n is None:
         for key, value in changes.items():
             setattr(doc, key, value)
@@ -248,6 +248,9 @@ def _apply(doc: LedgerDoc, line: bytes) -> str | None:
     record = doc.nodes.get(entry.n)
     if record is None:
         record = doc.nodes[entry.n] = NodeRecord()
+    if entry.t is not None:
+        record.conversation.append(entry.t)
+        return None
     for key, value in changes.items():
         setattr(record, key, value)
     return None

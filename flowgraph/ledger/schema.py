@@ -90,12 +90,16 @@ class NodeRecord:
 
     # A checklist's own items ({"name", "passes"}), so two checklists never share one list.
     items: list[dict[str, Any]] = field(default_factory=list)
+    # The turn-level journal of the attempt in progress: each model turn, tool result and
+    # message as it happened (journaled as deltas). Kept while the node runs or was stopped,
+    # so a resumed attempt carries on without paying again; cleared when it passes or fails.
+    conversation: list[dict[str, Any]] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         """The record without its output and per-turn detail, for status listings."""
         data = asdict(self)
         del data["output"], data["served"], data["spend"], data["steering"]
-        del data["items"], data["latency"]
+        del data["items"], data["latency"], data["conversation"]
         return data
 
 
@@ -202,12 +206,14 @@ RunFields = create_model(
 
 
 class JournalEntry(BaseModel):
-    """One journal line: ``{"n": record, "f": {field: value}}`` or ``{"r": {field: value}}``."""
+    """One journal line: ``{"n": record, "f": {field: value}}``, ``{"n": record, "t": delta}``
+    (one step of a role node's conversation, appended) or ``{"r": {field: value}}``."""
 
     model_config = _STRICT
 
     n: str | None = None
     f: NodeFields | None = None
+    t: dict[str, Any] | None = None
     r: RunFields | None = None
 
     def changes(self) -> dict[str, Any]:
@@ -218,11 +224,30 @@ class JournalEntry(BaseModel):
 
     def problem(self) -> str | None:
         """Why the line is not one flowgraph writes, if it is not."""
-        if self.n is not None and self.f is not None and self.r is None:
-            return None
+        if self.n is not None and (self.f is None) != (self.t is None) and self.r is None:
+            return None if self.t is None else _delta_problem(self.t)
         if self.n is None and self.f is None and self.r is not None:
             return None
         return 'it is neither {"n": record, "f": fields} nor {"r": fields}'
+
+
+_DELTA_KEYS = {"a": ("turn", "content", "stop", "served", "meta"), "r": ("block",),
+               "u": ("content",), "s": ("texts",)}  # fmt: skip
+
+
+def _delta_problem(delta: dict[str, Any]) -> str | None:
+    """Why a conversation delta is not one the tool loop writes, if it is not."""
+    keys = _DELTA_KEYS.get(delta.get("k"))  # type: ignore[arg-type]
+    if keys is None:
+        return f"a conversation step of unknown kind {delta.get('k')!r}"
+    missing = [k for k in keys if k not in delta]
+    if missing:
+        return f"a conversation step without {', '.join(missing)}"
+    if delta["k"] == "a" and not (
+        isinstance(delta["turn"], int) and isinstance(delta["content"], list)
+    ):
+        return "a model turn whose turn or content has the wrong type"
+    return None
 
 
 class InboxMessage(BaseModel):

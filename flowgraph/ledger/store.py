@@ -244,6 +244,14 @@ class Ledger:
             return
         self._journal({"n": name, "f": fields})
 
+    def note_turn(self, name: str, delta: dict[str, Any]) -> None:
+        """Append one step of a role node's conversation to its record and journal it (a
+        delta: the request is never written again). A run without a directory keeps none."""
+        if self._fd is None:
+            return
+        self.node(name).conversation.append(delta)
+        self._journal({"n": name, "t": delta})
+
     def update_run(self, **fields: Any) -> None:
         """Change run-level fields (``status``...) and journal the change."""
         for key, value in fields.items():
@@ -289,6 +297,12 @@ class Ledger:
                 self._failed(exc, relative)
         else:
             self._helper().submit(_atomic_write, self.run_dir / relative, data, durable=False)
+
+    def append_artifact(self, relative: str, data: bytes) -> None:
+        """Append to an audit file of the run directory (a live transcript), on the helper
+        thread: it is a copy for people to read, and resume never needs it."""
+        if self.run_dir is not None and self.failure is None:
+            self._helper().submit(_append, self.run_dir / relative, data)
 
     def _helper(self) -> ThreadPoolExecutor:
         if self._syncer is None:
@@ -489,6 +503,17 @@ def _truncate_torn_tail(journal: Path, good: int) -> None:
 
 
 _RETRY = "wait for the other process to stop, then try again"
+
+
+def _append(target: Path, data: bytes) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        _write_all(fd, data)
+    except OSError:
+        pass  # an audit copy: the journal holds the same steps
+    finally:
+        os.close(fd)
 
 
 def _write_all(fd: int, data: bytes) -> None:

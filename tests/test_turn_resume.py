@@ -1,0 +1,164 @@
+"""Durable to the turn: a role node killed in the middle of a ten-tool-call conversation (a real
+child process, the real SDK, the emulator over HTTP) resumes in a new process from its journal —
+the recorded model turns are not asked again and the recorded tool calls are not run again; only
+what was in flight at the kill may repeat."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flowgraph import Graph, Ledger, Role, Tool
+from flowgraph.testing import Emulator, Reply, ScriptedModel
+from flowgraph.testing.scripted import text, tool_call
+
+MODEL = "claude-haiku-5-5"
+CALLS = 10
+
+GRAPH = """
+import os, time
+from pathlib import Path
+from flowgraph import Graph, Role, Tool
+from flowgraph.anthropic_model import AnthropicModel
+
+LOG = Path(os.environ["FG_TOOL_LOG"])
+
+async def tick(i: int) -> str:
+    "Record a tick (a side effect)."
+    with LOG.open("a") as fh:
+        fh.write(f"{i}\\n")
+    time.sleep(0.15)
+    return f"tick {i} done"
+
+graph = Graph("ticks", client=AnthropicModel("test-key", base_url=os.environ["FG_EMU"]))
+graph.node("worker", Role("worker", "You tick.", model="haiku", tools=[Tool(tick)],
+                          max_turns=20), "Tick ten times.")
+"""
+
+
+def _reply(body: dict[str, Any]) -> Reply:
+    """Turn n asks for tick n until ten ticks are answered, then finishes."""
+    done = sum(
+        1
+        for m in body["messages"]
+        if m["role"] == "user" and isinstance(m["content"], list)
+        for b in m["content"]
+        if b.get("type") == "tool_result"
+    )
+    if done < CALLS:
+        return Reply.tool_use("tick", {"i": done + 1})
+    return Reply.text("ticked ten times")
+
+
+@pytest.mark.slow
+def test_a_node_killed_mid_conversation_resumes_at_its_turn(tmp_path: Path) -> None:
+    (tmp_path / "ticks.py").write_text(GRAPH)
+    log = tmp_path / "tools.log"
+    run_dir = tmp_path / "run"
+    with Emulator() as emu:
+        emu.script(MODEL, _reply)
+        env = {**os.environ, "FG_TOOL_LOG": str(log), "FG_EMU": emu.base_url}
+        env.pop("ANTHROPIC_API_KEY", None)
+        cli = [sys.executable, "-c", "import sys; from flowgraph.cli import main; main()"]
+        child = subprocess.Popen(
+            [*cli, "run", "ticks.py", "--run-dir", str(run_dir)], cwd=tmp_path, env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and child.poll() is None:
+            if log.exists() and len(log.read_text().split()) >= 5:
+                break
+            time.sleep(0.01)
+        assert child.poll() is None, "the child finished before it could be killed"
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        asked_before = emu.calls(MODEL)
+        ticks_before = log.read_text().split()
+        live = run_dir / "transcripts" / "worker.jsonl"
+        turns_on_disk = [json.loads(x) for x in live.read_text().splitlines()]
+        assert sum(1 for d in turns_on_disk if d["k"] == "a") >= 4  # before any resume
+        assert Ledger.read(run_dir).nodes["worker"].status == "running"
+
+        resumed = subprocess.run(
+            [*cli, "resume", str(run_dir)], cwd=tmp_path, env=env,
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert resumed.returncode == 0, resumed.stderr + resumed.stdout
+        asked = emu.calls(MODEL)
+        billed = emu.billed[MODEL].output_tokens
+
+    ticks = log.read_text().split()
+    assert sorted(set(ticks), key=int) == [str(i) for i in range(1, CALLS + 1)]
+    assert len(ticks) <= CALLS + 1, (
+        f"tool calls run again: {ticks} (before the kill {ticks_before})"
+    )
+    assert asked <= CALLS + 1 + 1, f"{asked} model requests for {CALLS + 1} turns"
+    assert asked_before < asked
+    doc = Ledger.read(run_dir)
+    worker = doc.nodes["worker"]
+    assert doc.status == "passed" and worker.output == "ticked ten times"
+    assert worker.turns == CALLS + 1 and worker.conversation == []
+    recorded = sum(int(row.get("output_tokens", 0)) for row in worker.spend.values())
+    assert billed - recorded <= 20  # at most the one reply in flight at the kill went unrecorded
+
+
+def test_an_interrupted_node_carries_on_in_process_without_asking_again(tmp_path: Path) -> None:
+    """The same rule through the public API: a run stopped after three tool calls of a node is
+    resumed; the three recorded turns are replayed, not asked, and the tools not re-run."""
+    ran: list[int] = []
+
+    async def tick(i: int) -> str:
+        """Record a tick."""
+        ran.append(i)
+        if len(ran) == 3 and not stopped:
+            stopped.append(True)
+            raise KeyboardInterrupt  # a person presses Ctrl-C after the third call
+        return f"tick {i}"
+
+    stopped: list[bool] = []
+    replies = [tool_call("tick", i=i) for i in range(1, 6)] + [text("done")]
+    model = ScriptedModel({"worker": replies})
+    g = Graph("ticks", client=model)
+    g.node("worker", Role("worker", "You tick.", tools=[Tool(tick)]), "Tick five times.")
+    with pytest.raises(KeyboardInterrupt):
+        g.run_sync(run_dir=tmp_path / "run")
+    assert len(model.requests) == 3
+    record = Ledger.read(tmp_path / "run").nodes["worker"]
+    assert [d["k"] for d in record.conversation] == ["a", "r", "a", "r", "a"]
+    result = g.run_sync(run_dir=tmp_path / "run")
+    assert result.ok and result.outputs["worker"] == "done"
+    assert ran == [1, 2, 3, 3, 4, 5]  # only the call in flight at the stop ran again
+    assert len(model.requests) == 6  # turns 4, 5 and 6: none of the first three again
+    assert Ledger.read(tmp_path / "run").nodes["worker"].turns == 6
+
+
+def test_a_changed_node_starts_its_conversation_over(tmp_path: Path) -> None:
+    calls: list[str] = []
+
+    async def tick(i: int) -> str:
+        """Record a tick."""
+        calls.append(f"tick{i}")
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return "ok"
+
+    model = ScriptedModel({"worker": [tool_call("tick", i=1), tool_call("tick", i=2), "done"]})
+    g = Graph("ticks", client=model)
+    g.node("worker", Role("worker", "You tick.", tools=[Tool(tick)]), "Tick.")
+    with pytest.raises(KeyboardInterrupt):
+        g.run_sync(run_dir=tmp_path / "run")
+    assert Ledger.read(tmp_path / "run").nodes["worker"].conversation != []
+    fresh = ScriptedModel({"worker": ["done at once"]})
+    changed = Graph("ticks", client=fresh)
+    changed.node("worker", Role("worker", "You tick, carefully.", tools=[Tool(tick)]), "Tick.")
+    result = changed.run_sync(run_dir=tmp_path / "run")
+    assert result.ok and result.outputs["worker"] == "done at once"
+    assert len(fresh.requests[0].messages) == 1  # the old turns were not replayed into it
