@@ -242,8 +242,7 @@ class Recorder:
         live = artifact_path("transcripts", record, ".jsonl")
 
         def note(delta: dict[str, Any]) -> None:
-            self.ledger.note_turn(record, delta)
-            self.ledger.append_artifact(live, json.dumps(delta, default=str).encode() + b"\n")
+            self.ledger.note_turn(record, delta, copy_to=live)
 
         report.note = note
         return report

@@ -100,6 +100,7 @@ class Ledger:
         self._syncer: ThreadPoolExecutor | None = None
         self._sync: Future[None] | None = None
         self.failure: LedgerWriteError | None = None
+        self._appending: dict[Path, int] = {}  # audit files open for appending (helper thread)
         self._on_failure: Callable[[LedgerWriteError], None] | None = None
         if run_dir is not None:
             journal = run_dir / JOURNAL_FILE
@@ -244,13 +245,17 @@ class Ledger:
             return
         self._journal({"n": name, "f": fields})
 
-    def note_turn(self, name: str, delta: dict[str, Any]) -> None:
+    def note_turn(self, name: str, delta: dict[str, Any], *, copy_to: str | None = None) -> None:
         """Append one step of a role node's conversation to its record and journal it (a
         delta: the request is never written again). A run without a directory keeps none."""
-        if self._fd is None:
+        if self._fd is None or self.failure is not None:
             return
         self.node(name).conversation.append(delta)
-        self._journal({"n": name, "t": delta})
+        self._changed = True
+        blob = json.dumps(delta, default=str).encode()  # encoded once: journal and audit copy
+        self._queue(b'{"n":' + json.dumps(name).encode() + b',"t":' + blob + b"}\n")
+        if copy_to is not None:
+            self.append_artifact(copy_to, blob + b"\n")
 
     def update_run(self, **fields: Any) -> None:
         """Change run-level fields (``status``...) and journal the change."""
@@ -302,7 +307,19 @@ class Ledger:
         """Append to an audit file of the run directory (a live transcript), on the helper
         thread: it is a copy for people to read, and resume never needs it."""
         if self.run_dir is not None and self.failure is None:
-            self._helper().submit(_append, self.run_dir / relative, data)
+            self._helper().submit(self._append, self.run_dir / relative, data)
+
+    def _append(self, target: Path, data: bytes) -> None:
+        """On the helper thread: append to an audit file, kept open until ``close``."""
+        try:
+            fd = self._appending.get(target)
+            if fd is None:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+                self._appending[target] = fd
+            _write_all(fd, data)
+        except OSError:
+            pass  # an audit copy: the journal holds the same steps
 
     def _helper(self) -> ThreadPoolExecutor:
         if self._syncer is None:
@@ -313,7 +330,10 @@ class Ledger:
         self._changed = True
         if self._fd is None or self.failure is not None:  # after a failed write: the run stops
             return
-        self._pending.append(json.dumps(entry, default=str).encode() + b"\n")
+        self._queue(json.dumps(entry, default=str).encode() + b"\n")
+
+    def _queue(self, line: bytes) -> None:
+        self._pending.append(line)
         if self._flush_scheduled:
             return
         try:
@@ -430,6 +450,9 @@ class Ledger:
         if self._syncer is not None:
             self._syncer.shutdown()  # waits for the artifact writes still queued
             self._syncer = None
+        for fd in self._appending.values():
+            os.close(fd)
+        self._appending.clear()
         if self._lock is not None:
             self._lock.release()
             self._lock = None
@@ -503,17 +526,6 @@ def _truncate_torn_tail(journal: Path, good: int) -> None:
 
 
 _RETRY = "wait for the other process to stop, then try again"
-
-
-def _append(target: Path, data: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    try:
-        _write_all(fd, data)
-    except OSError:
-        pass  # an audit copy: the journal holds the same steps
-    finally:
-        os.close(fd)
 
 
 def _write_all(fd: int, data: bytes) -> None:
