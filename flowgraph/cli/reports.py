@@ -40,6 +40,7 @@ def status_summary(doc: LedgerDoc) -> dict[str, Any]:
         "counts": counts,
         "cost_usd": cost_summary(doc)["run"]["cost_usd"],
         "features": [f.model_dump() for f in doc.features],
+        "settings": doc.settings,
         "nodes": {name: r.summary() for name, r in doc.nodes.items()},
     }
 
@@ -62,6 +63,19 @@ def print_status(doc: LedgerDoc) -> None:
     console.print(table)
     console.print(f"state: {doc.current_state}")
     console.print(f"next: {doc.next_step}")
+    if doc.settings:
+        console.print(f"settings: {_settings_line(doc.settings)} (a resume keeps them)")
+
+
+def _settings_line(settings: dict[str, Any]) -> str:
+    """``max_cost_usd=0.005, prices=12 models`` — what the run started with, in one line."""
+    parts = []
+    for name, value in settings.items():
+        if isinstance(value, dict):
+            parts.append(f"{name}={len(value)} models")
+        else:
+            parts.append(f"{name}={value}")
+    return ", ".join(parts)
 
 
 def _advisor_cell(record: NodeRecord) -> str:

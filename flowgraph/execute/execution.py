@@ -57,6 +57,8 @@ async def run_graph(
 ) -> RunResult:
     """Run (or resume) ``valid`` with ``options``; see ``Graph.run``."""
     ledger = open_ledger(valid, input, options)
+    # A resumed run keeps the settings it started with, unless it was given its own.
+    options = options.with_settings(ledger.doc.settings)
     try:
         return await Execution(valid, ledger, options, inbox).run()
     finally:

@@ -69,8 +69,10 @@ def open_ledger(valid: ValidGraph, input: Mapping[str, Any] | None, options: Run
     ledger = Ledger.create(
         run_dir, run_id=run_id, graph=valid.name, fingerprint=valid.fingerprint, input=values
     )
+    recorded: dict[str, Any] = {"settings": options.settings()}
     if options.source is not None:
-        ledger.update_run(source=dict(options.source))
+        recorded["source"] = dict(options.source)
+    ledger.update_run(**recorded)
     return ledger
 
 

@@ -1,0 +1,43 @@
+"""Day-two use, as a user hits it: settings that survive resume, graph files that import their
+neighbours, runs that never started, and errors that lead to the fix (issue 10)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from conftest import CliResult
+
+Cli = Callable[..., CliResult]
+
+CHAIN = """
+from flowgraph import Graph, Role
+from flowgraph.testing import ScriptedModel
+
+client = ScriptedModel({n: [f"{n} done " * 200] for n in ("a", "b", "c")})
+graph = Graph("chain", client=client)
+graph.node("a", Role("architect", "You plan.", model="opus"), "Plan")
+graph.node("b", Role("backend", "You build.", model="opus"), "Build {a}", after=["a"])
+graph.node("c", Role("tester", "You test.", model="opus"), "Test {b}", after=["b"])
+"""
+
+
+def test_a_cli_budget_is_kept_on_resume_and_status_shows_it(tmp_path: Path, cli: Cli) -> None:
+    (tmp_path / "chain.py").write_text(CHAIN)
+    first = cli("run", "chain.py", "--run-dir", "r", "--max-cost-usd", "0.0001",
+                "--max-concurrency", "1", cwd=tmp_path)  # fmt: skip
+    assert first.returncode == 1 and "budget_exceeded" in first.stdout
+    spent = json.loads(cli("cost", "r", "--json", cwd=tmp_path).stdout)["run"]["cost_usd"]
+
+    again = cli("resume", "r", cwd=tmp_path)  # no flag: the recorded cap still holds
+    assert again.returncode == 1 and "budget_exceeded" in again.stdout
+    after = json.loads(cli("cost", "r", "--json", cwd=tmp_path).stdout)["run"]["cost_usd"]
+    assert after == spent
+
+    summary = json.loads(cli("status", "r", "--json", cwd=tmp_path).stdout)
+    assert summary["settings"] == {"max_concurrency": 1, "max_cost_usd": 0.0001}
+    assert "max_cost_usd=0.0001" in cli("status", "r", cwd=tmp_path).stdout
+
+    raised = cli("resume", "r", "--max-cost-usd", "5", cwd=tmp_path)  # a new cap overrides it
+    assert raised.returncode == 0, raised.stdout + raised.stderr
