@@ -41,3 +41,18 @@ def test_a_cli_budget_is_kept_on_resume_and_status_shows_it(tmp_path: Path, cli:
 
     raised = cli("resume", "r", "--max-cost-usd", "5", cwd=tmp_path)  # a new cap overrides it
     assert raised.returncode == 0, raised.stdout + raised.stderr
+
+
+def test_a_graph_file_imports_a_module_beside_it(tmp_path: Path, cli: Cli) -> None:
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "base_roles_fg.py").write_text(
+        'from flowgraph import Role\nARCHITECT = Role("architect", "You plan.", model="opus")\n'
+    )
+    (tmp_path / "proj" / "g.py").write_text(
+        "from base_roles_fg import ARCHITECT\n"
+        "from flowgraph import Graph\nfrom flowgraph.testing import ScriptedModel\n"
+        'graph = Graph("g", client=ScriptedModel({"a": ["ok"]}))\n'
+        'graph.node("a", ARCHITECT, "Plan")\n'
+    )
+    done = cli("run", "proj/g.py", "--run-dir", "r", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
