@@ -28,7 +28,10 @@ from flowgraph import (
     RunStatus,
 )
 
-__all__ = ["app", "invoke", "main"]
+__all__ = ["DISTRIBUTION", "app", "invoke", "main"]
+
+# The name this project is installed by (`pip install flowgraph-llm`); it imports as flowgraph.
+DISTRIBUTION = "flowgraph-llm"
 
 app = typer.Typer(
     add_completion=False,
@@ -36,6 +39,29 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Run graphs of specialist LLM roles, with a resumable ledger.",
 )
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version(DISTRIBUTION)
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            number = "unknown (not installed; pip install -e .)"
+        typer.echo(f"flowgraph {number} ({DISTRIBUTION})")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True,
+                     help="Print the installed version and exit."),
+    ] = False,
+) -> None:
+    """Run graphs of specialist LLM roles, with a resumable ledger."""
+
 
 RunDir = Annotated[Path, typer.Argument(help="A run directory (holds ledger.json).")]
 LogJson = Annotated[bool, typer.Option("--log-json", help="Log JSON lines to stderr.")]
@@ -306,6 +332,8 @@ def invoke(argv: Sequence[str] | None = None) -> int:
     except FlowgraphError as exc:
         return _fail(str(exc))
     except _usage_error() as exc:
+        if not exc.format_message():  # no arguments at all: the help was printed, no error
+            return 0
         where = exc.ctx.command_path if exc.ctx else "flowgraph"
         return _fail(
             f"{exc.format_message().rstrip('.')}; use `{where} --help` to see what it takes"
@@ -334,4 +362,4 @@ def _usage_error() -> Any:
             return importlib.import_module(module).UsageError
         except ImportError:
             continue
-    raise RuntimeError("typer's click is missing; reinstall flowgraph")  # a broken install
+    raise RuntimeError("typer's click is missing; reinstall it: pip install --force-reinstall flowgraph-llm")  # a broken install
