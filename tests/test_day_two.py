@@ -56,3 +56,32 @@ def test_a_graph_file_imports_a_module_beside_it(tmp_path: Path, cli: Cli) -> No
     )
     done = cli("run", "proj/g.py", "--run-dir", "r", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
+
+
+def _check(tmp_path: Path, cli: Cli, body: str) -> CliResult:
+    (tmp_path / "g.py").write_text(
+        "from pydantic import BaseModel\nfrom flowgraph import Graph, Role\n"
+        "from flowgraph.testing import ScriptedModel\n"
+        "class Plan(BaseModel):\n    steps: list[str]\n"
+        'graph = Graph("g", client=ScriptedModel({}))\n'
+        'graph.node("plan", Role("architect", "You plan.", output=Plan), "Plan")\n' + body
+    )
+    return cli("run", "g.py", "--run-dir", "r", cwd=tmp_path)
+
+
+def test_literal_braces_are_told_to_be_doubled(tmp_path: Path, cli: Cli) -> None:
+    bad = _check(tmp_path, cli, 'graph.node("b", Role("backend", "x"), '
+                 """'Answer as JSON like {"steps": [1]}', after=["plan"])\n""")  # fmt: skip
+    assert bad.returncode == 2
+    assert "double them: {{ and }}" in bad.stderr and "inputs=" not in bad.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_misspelt_field_of_a_structured_output_fails_before_running(
+    tmp_path: Path, cli: Cli
+) -> None:
+    bad = _check(tmp_path, cli, 'graph.node("b", Role("backend", "x"), "Do {plan.stpes}", '
+                 'after=["plan"])\n')  # fmt: skip
+    assert bad.returncode == 2
+    assert "Plan (the output of 'plan') has no field 'stpes'; did you mean 'steps'?" in bad.stderr
+    assert not (tmp_path / "r").exists()
