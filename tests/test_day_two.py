@@ -85,3 +85,29 @@ def test_a_misspelt_field_of_a_structured_output_fails_before_running(
     assert bad.returncode == 2
     assert "Plan (the output of 'plan') has no field 'stpes'; did you mean 'steps'?" in bad.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_no_api_key_fails_before_a_run_directory_exists(tmp_path: Path, cli: Cli) -> None:
+    (tmp_path / "g.py").write_text(
+        'from flowgraph import Graph, Role\ngraph = Graph("g")\n'
+        'graph.node("a", Role("architect", "You plan."), "Plan")\n'
+    )
+    bad = cli("run", "g.py", "--run-dir", "r", cwd=tmp_path)
+    assert bad.returncode == 2 and "ANTHROPIC_API_KEY" in bad.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_status_tells_a_dead_run_from_a_live_one(tmp_path: Path, cli: Cli) -> None:
+    from flowgraph import Ledger
+
+    # A run whose process went away: its ledger says running, and nobody holds its lock.
+    Ledger.create(tmp_path / "r", run_id="x", graph="g", fingerprint="f", input={}).close()
+    dead = cli("status", "r", cwd=tmp_path)
+    assert "no flowgraph process is driving this run" in dead.stdout
+    assert "next: flowgraph resume r" in dead.stdout
+    live = Ledger.open(tmp_path / "r", graph="g")  # a driver holds the lock
+    try:
+        shown = json.loads(cli("status", "r", "--json", cwd=tmp_path).stdout)
+        assert "no flowgraph process" not in shown["current_state"]
+    finally:
+        live.close()

@@ -224,9 +224,13 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Show a run's state from its ledger (safe while another process drives it)."""
-    from flowgraph.cli.reports import print_status, status_summary
+    from flowgraph.cli.reports import print_status, status_summary, with_liveness
 
-    _report(run_dir, as_json, status_summary, print_status)
+    doc = with_liveness(Ledger.read(run_dir), run_dir)
+    if as_json:
+        typer.echo(json.dumps(status_summary(doc), indent=2))
+    else:
+        print_status(doc)
 
 
 @app.command()

@@ -6,15 +6,25 @@ Both read a ledger only; they never import the SDK, so they start fast.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
 from rich.console import Console
 from rich.table import Table
 
-from flowgraph.ledger.store import LedgerDoc, NodeRecord
+from flowgraph.ledger.store import LOCK_FILE, LedgerDoc, NodeRecord
+from flowgraph.status import RunStatus
 from flowgraph.money.accounting import TOKEN_FIELDS, rollup
 
-__all__ = ["cost_summary", "print_cost", "print_status", "status_summary"]
+__all__ = [
+    "cost_summary",
+    "is_driven",
+    "print_cost",
+    "print_status",
+    "status_summary",
+    "with_liveness",
+]
 
 
 def _console() -> Console:
@@ -24,6 +34,28 @@ def _console() -> Console:
 
 def _usd(value: float | None) -> str:
     return "unknown" if value is None else f"${value:.4f}"
+
+
+def is_driven(run_dir: Path) -> bool:
+    """Whether a process holds the run's lock now (a stopped or killed run holds none)."""
+    lock = FileLock(run_dir / LOCK_FILE, timeout=0, thread_local=False)
+    try:
+        lock.acquire()
+    except Timeout:
+        return True
+    lock.release()
+    return False
+
+
+def with_liveness(doc: LedgerDoc, run_dir: Path) -> LedgerDoc:
+    """``doc`` as it stands: a ledger left ``running`` by a process that is gone says so."""
+    if doc.status != RunStatus.RUNNING or is_driven(run_dir):
+        return doc
+    return doc.model_copy(update={
+        "current_state": "no flowgraph process is driving this run: it was stopped or killed "
+        "(what had passed is kept)",
+        "next_step": f"flowgraph resume {run_dir}",
+    })  # fmt: skip
 
 
 def status_summary(doc: LedgerDoc) -> dict[str, Any]:
