@@ -111,3 +111,18 @@ def test_status_tells_a_dead_run_from_a_live_one(tmp_path: Path, cli: Cli) -> No
         assert "no flowgraph process" not in shown["current_state"]
     finally:
         live.close()
+
+
+def test_output_shows_a_nodes_result_and_transcript(tmp_path: Path, cli: Cli) -> None:
+    (tmp_path / "chain.py").write_text(CHAIN)
+    assert cli("run", "chain.py", "--run-dir", "r", cwd=tmp_path).returncode == 0
+    text = cli("output", "r", "b", cwd=tmp_path)
+    assert text.returncode == 0 and text.stdout.startswith("b done b done")
+    assert json.loads(cli("output", "r", "a", "--json", cwd=tmp_path).stdout).startswith("a done")
+    talk = cli("output", "r", "b", "--transcript", cwd=tmp_path)
+    assert talk.returncode == 0 and "[user] Build a done" in talk.stdout
+    assert "[assistant] b done" in talk.stdout
+    raw = json.loads(cli("output", "r", "b", "--transcript", "--json", cwd=tmp_path).stdout)
+    assert raw["node"] == "b" and raw["messages"]
+    missing = cli("output", "r", "../etc", cwd=tmp_path)
+    assert missing.returncode == 2 and "its nodes are: a, b, c" in missing.stderr

@@ -244,6 +244,29 @@ def cost(
     _report(run_dir, as_json, cost_summary, print_cost)
 
 
+@app.command()
+def output(
+    run_dir: RunDir,
+    node: Annotated[str, typer.Argument(help="The node whose result to print.")],
+    transcript: Annotated[
+        bool, typer.Option("--transcript", help="Print the node's conversation instead.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print it as JSON.")] = False,
+) -> None:
+    """Print a node's output (or, with --transcript, its model conversation)."""
+    from flowgraph.cli.output import node_output, render_transcript, transcript_of
+
+    if transcript:
+        archive = transcript_of(run_dir, node)
+        typer.echo(json.dumps(archive, indent=2) if as_json else render_transcript(archive))
+        return
+    value = node_output(run_dir, node)
+    if as_json or not isinstance(value, str):
+        typer.echo(json.dumps(value, indent=2, default=str))
+    else:
+        typer.echo(value)
+
+
 def _report(run_dir: Path, as_json: bool, summary: Any, table: Any) -> None:
     """Read the ledger (never taking the run over) and print it as JSON or as tables."""
     doc = Ledger.read(run_dir)
