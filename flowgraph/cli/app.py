@@ -30,7 +30,10 @@ from flowgraph import (
 )
 from flowgraph.cli.evaluate import eval_command
 
-__all__ = ["app", "invoke", "main"]
+__all__ = ["DISTRIBUTION", "app", "invoke", "main"]
+
+# The name this project is installed by (`pip install flowgraph-llm`); it imports as flowgraph.
+DISTRIBUTION = "flowgraph-llm"
 
 app = typer.Typer(
     add_completion=False,
@@ -38,6 +41,34 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Run graphs of specialist LLM roles, with a resumable ledger.",
 )
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version(DISTRIBUTION)
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            number = "unknown (not installed; pip install -e .)"
+        typer.echo(f"flowgraph {number} ({DISTRIBUTION})")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the installed version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Run graphs of specialist LLM roles, with a resumable ledger."""
+
 
 RunDir = Annotated[Path, typer.Argument(help="A run directory (holds ledger.json).")]
 LogJson = Annotated[bool, typer.Option("--log-json", help="Log JSON lines to stderr.")]
@@ -206,9 +237,13 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Show a run's state from its ledger (safe while another process drives it)."""
-    from flowgraph.cli.reports import print_status, status_summary
+    from flowgraph.cli.reports import print_status, status_summary, with_liveness
 
-    _report(run_dir, as_json, status_summary, print_status)
+    doc = with_liveness(Ledger.read(run_dir), run_dir)
+    if as_json:
+        typer.echo(json.dumps(status_summary(doc), indent=2))
+    else:
+        print_status(doc)
 
 
 @app.command()
@@ -220,6 +255,29 @@ def cost(
     from flowgraph.cli.reports import cost_summary, print_cost
 
     _report(run_dir, as_json, cost_summary, print_cost)
+
+
+@app.command()
+def output(
+    run_dir: RunDir,
+    node: Annotated[str, typer.Argument(help="The node whose result to print.")],
+    transcript: Annotated[
+        bool, typer.Option("--transcript", help="Print the node's conversation instead.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print it as JSON.")] = False,
+) -> None:
+    """Print a node's output (or, with --transcript, its model conversation)."""
+    from flowgraph.cli.output import node_output, render_transcript, transcript_of
+
+    if transcript:
+        archive = transcript_of(run_dir, node)
+        typer.echo(json.dumps(archive, indent=2) if as_json else render_transcript(archive))
+        return
+    value = node_output(run_dir, node)
+    if as_json or not isinstance(value, str):
+        typer.echo(json.dumps(value, indent=2, default=str))
+    else:
+        typer.echo(value)
 
 
 def _report(run_dir: Path, as_json: bool, summary: Any, table: Any) -> None:
@@ -316,6 +374,8 @@ def invoke(argv: Sequence[str] | None = None) -> int:
     except FlowgraphError as exc:
         return _fail(str(exc))
     except _usage_error() as exc:
+        if not exc.format_message():  # no arguments at all: the help was printed, no error
+            return 0
         where = exc.ctx.command_path if exc.ctx else "flowgraph"
         return _fail(
             f"{exc.format_message().rstrip('.')}; use `{where} --help` to see what it takes"
@@ -344,4 +404,6 @@ def _usage_error() -> Any:
             return importlib.import_module(module).UsageError
         except ImportError:
             continue
-    raise RuntimeError("typer's click is missing; reinstall flowgraph")  # a broken install
+    raise RuntimeError(
+        "typer's click is missing; reinstall it: pip install --force-reinstall flowgraph-llm"
+    )  # a broken install

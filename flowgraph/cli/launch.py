@@ -62,6 +62,10 @@ def _exec_file(path: Path) -> dict[str, Any]:
         )
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
+    # As `python FILE` would: the file's directory is importable, so it can import its neighbours.
+    folder = str(path.resolve().parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
     try:
         spec.loader.exec_module(module)
     except SyntaxError as exc:

@@ -6,16 +6,27 @@ Both read a ledger only; they never import the SDK, so they start fast.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
 from rich.console import Console
 from rich.table import Table
 
 from flowgraph.agent.consult_monitor import warnings_for
+from flowgraph.ledger.reader import LOCK_FILE
 from flowgraph.ledger.store import LedgerDoc, NodeRecord
 from flowgraph.money.accounting import TOKEN_FIELDS, rollup
+from flowgraph.status import RunStatus
 
-__all__ = ["cost_summary", "print_cost", "print_status", "status_summary"]
+__all__ = [
+    "cost_summary",
+    "is_driven",
+    "print_cost",
+    "print_status",
+    "status_summary",
+    "with_liveness",
+]
 
 
 def _console() -> Console:
@@ -25,6 +36,28 @@ def _console() -> Console:
 
 def _usd(value: float | None) -> str:
     return "unknown" if value is None else f"${value:.4f}"
+
+
+def is_driven(run_dir: Path) -> bool:
+    """Whether a process holds the run's lock now (a stopped or killed run holds none)."""
+    lock = FileLock(run_dir / LOCK_FILE, timeout=0, thread_local=False)
+    try:
+        lock.acquire()
+    except Timeout:
+        return True
+    lock.release()
+    return False
+
+
+def with_liveness(doc: LedgerDoc, run_dir: Path) -> LedgerDoc:
+    """``doc`` as it stands: a ledger left ``running`` by a process that is gone says so."""
+    if doc.status != RunStatus.RUNNING or is_driven(run_dir):
+        return doc
+    return doc.model_copy(update={
+        "current_state": "no flowgraph process is driving this run: it was stopped or killed "
+        "(what had passed is kept)",
+        "next_step": f"flowgraph resume {run_dir}",
+    })  # fmt: skip
 
 
 def status_summary(doc: LedgerDoc) -> dict[str, Any]:
@@ -41,6 +74,7 @@ def status_summary(doc: LedgerDoc) -> dict[str, Any]:
         "counts": counts,
         "cost_usd": cost_summary(doc)["run"]["cost_usd"],
         "features": [f.model_dump() for f in doc.features],
+        "settings": doc.settings,
         "nodes": {name: r.summary() for name, r in doc.nodes.items()},
     }
 
@@ -63,6 +97,19 @@ def print_status(doc: LedgerDoc) -> None:
     console.print(table)
     console.print(f"state: {doc.current_state}")
     console.print(f"next: {doc.next_step}")
+    if doc.settings:
+        console.print(f"settings: {_settings_line(doc.settings)} (a resume keeps them)")
+
+
+def _settings_line(settings: dict[str, Any]) -> str:
+    """``max_cost_usd=0.005, prices=12 models`` — what the run started with, in one line."""
+    parts = []
+    for name, value in settings.items():
+        if isinstance(value, dict):
+            parts.append(f"{name}={len(value)} models")
+        else:
+            parts.append(f"{name}={value}")
+    return ", ".join(parts)
 
 
 def _advisor_cell(record: NodeRecord) -> str:

@@ -5,11 +5,14 @@ picture. Every mistake is a ``GraphError`` that says how to fix it, raised befor
 
 from __future__ import annotations
 
+import difflib
 import heapq
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
+
+from pydantic import BaseModel
 
 from flowgraph.compile import mermaid
 from flowgraph.compile.fingerprints import fingerprint_of, node_fingerprints
@@ -17,7 +20,7 @@ from flowgraph.declare import templates
 from flowgraph.declare.builder import Declaration, Subgraph
 from flowgraph.declare.context import Context
 from flowgraph.declare.names import scope_of, scoped
-from flowgraph.declare.nodes import Node, Step, StepNode
+from flowgraph.declare.nodes import Node, RoleNode, Step, StepNode
 from flowgraph.errors import GraphError
 
 __all__ = ["ValidGraph"]
@@ -127,7 +130,15 @@ class ValidGraph:
     def _check_template(self, name: str, task: str, extra: frozenset[str]) -> None:
         for field in templates.fields(task, where=f"node {name!r}"):
             root = field.root
-            if root in self.inputs or root in extra or root in self.ancestors(name):
+            if not root.isidentifier():
+                raise GraphError(
+                    f"node {name!r}'s task has {{{field.text}}}, which is not a field name; if "
+                    "those braces are literal text (JSON, say), double them: {{ and }}"
+                )
+            if root in self.ancestors(name):
+                self._check_path(name, field)
+                continue
+            if root in self.inputs or root in extra:
                 continue
             if root in self.nodes:
                 raise GraphError(
@@ -140,6 +151,25 @@ class ValidGraph:
                 f"provides; inputs: {inputs}; declare it with Graph(..., inputs=[{root!r}]) "
                 "or fix the name"
             )
+
+    def _check_path(self, name: str, field: templates.Field) -> None:
+        """``{plan.stpes}`` where ``plan``'s structured output has no ``stpes``: caught now,
+        not after ``plan`` was paid for."""
+        upstream = self.nodes[field.root]
+        model: Any = upstream.role.output if type(upstream) is RoleNode else None
+        for step in field.path:
+            if not (isinstance(model, type) and issubclass(model, BaseModel)):
+                return  # free text, a list, a dict...: not checked further
+            known = model.model_fields
+            if step not in known:
+                near = difflib.get_close_matches(step, known, n=1)
+                hint = f"did you mean {near[0]!r}? " if near else ""
+                raise GraphError(
+                    f"node {name!r}'s task uses {{{field.text}}}, but {model.__name__} (the "
+                    f"output of {field.root!r}) has no field {step!r}; {hint}its fields are: "
+                    f"{', '.join(known)}"
+                )
+            model = known[step].annotation
 
 
 def _take_in_subgraphs(graph: Declaration) -> dict[str, tuple[Any, list[str]]]:

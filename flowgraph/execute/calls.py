@@ -33,7 +33,7 @@ from flowgraph.money.advisor_budget import AdvisorBudget, ConsultPool
 from flowgraph.money.budget import Budget
 from flowgraph.money.pricing import Pricing
 
-__all__ = ["CallPath", "default_client", "resolve_limits"]
+__all__ = ["CallPath", "check_credentials", "default_client", "resolve_limits"]
 
 
 class CallPath:
@@ -203,10 +203,16 @@ def resolve_limits(limits: Mapping[str, ModelLimits] | None) -> dict[str, ModelL
 
 def default_client() -> Model:
     """The Anthropic API when a key or token is set; otherwise a clear error."""
-    if os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN"):
-        from flowgraph.models.anthropic import AnthropicModel
+    check_credentials()
+    from flowgraph.models.anthropic import AnthropicModel
 
-        return AnthropicModel()
+    return AnthropicModel()
+
+
+def check_credentials() -> None:
+    """Raise the clear error ``default_client`` would, without importing the SDK."""
+    if os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN"):
+        return
     raise ConfigError(
         "no model to run role nodes: set ANTHROPIC_API_KEY to use Anthropic's API, or pass "
         "client=... (e.g. flowgraph.testing.ScriptedModel) to the graph or run; "

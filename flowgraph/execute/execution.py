@@ -29,7 +29,7 @@ from flowgraph.declare.names import top_of
 from flowgraph.declare.nodes import RoleNode, StepNode, Work
 from flowgraph.errors import ConfigError
 from flowgraph.events import RunStarted
-from flowgraph.execute.calls import CallPath, default_client, resolve_limits
+from flowgraph.execute.calls import CallPath, check_credentials, default_client, resolve_limits
 from flowgraph.execute.emitter import Emitter
 from flowgraph.execute.opening import Workplace, open_ledger
 from flowgraph.execute.options import RunOptions
@@ -62,7 +62,13 @@ async def run_graph(
     inbox: Inbox | None = None,
 ) -> RunResult:
     """Run (or resume) ``valid`` with ``options``; see ``Graph.run``."""
+    resuming = options.run_dir is not None and Ledger.exists(options.run_dir)
+    needs_models = any(type(n) is not StepNode and n.role_tasks() for n in valid.nodes.values())
+    if options.client is None and not resuming and needs_models:
+        check_credentials()  # before a run directory exists that would look like a run
     ledger = open_ledger(valid, input, options)
+    # A resumed run keeps the settings it started with, unless it was given its own.
+    options = options.with_settings(ledger.doc.settings)
     try:
         servers = mcp_servers_of(valid)
         if not servers:

@@ -66,8 +66,12 @@ def open_ledger(valid: ValidGraph, input: Mapping[str, Any] | None, options: Run
     if run_dir is None:
         # No directory, no resume: the graph's fingerprint would never be compared.
         return Ledger.memory(run_id=run_id, graph=valid.name, fingerprint="", input=values)
-    return Ledger.create(run_dir, run_id=run_id, graph=valid.name, fingerprint=valid.fingerprint,
-                         input=values, source=options.source)  # fmt: skip
+    ledger = Ledger.create(run_dir, run_id=run_id, graph=valid.name,
+                           fingerprint=valid.fingerprint, input=values,
+                           source=options.source)  # fmt: skip
+    ledger.update_run(settings=options.settings())
+    ledger.snapshot()  # the settings are in the ledger before anything runs
+    return ledger
 
 
 @dataclass(frozen=True, slots=True)

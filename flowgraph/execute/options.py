@@ -8,7 +8,7 @@ wins, what is left ``None`` falls through. The declaration itself is never chang
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -19,9 +19,12 @@ from flowgraph.models.seam import Model
 from flowgraph.money.advisor_budget import AdvisorBudget
 from flowgraph.money.pricing import Pricing
 
-__all__ = ["DEFAULT_RETRY_BACKOFF", "RunArgs", "RunOptions"]
+__all__ = ["DEFAULT_RETRY_BACKOFF", "RECORDED_SETTINGS", "RunArgs", "RunOptions"]
 
 DEFAULT_RETRY_BACKOFF = 0.5
+# The plain settings a new run records in its ledger (``LedgerDoc.settings``), so a resume
+# applies them unless it is given its own; prices and limits are recorded beside them.
+RECORDED_SETTINGS = ("max_concurrency", "max_cost_usd", "max_items", "retry_backoff")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -88,6 +91,32 @@ class RunOptions:
             mine = getattr(self, f.name)
             values[f.name] = getattr(base, f.name) if mine is None else mine
         return RunOptions(**values)
+
+    def settings(self) -> dict[str, Any]:
+        """The settings a new run records in its ledger: every recordable field that is set,
+        as JSON data (a ``Model`` client and ``on_event`` are code, and are not recorded)."""
+        recorded: dict[str, Any] = {
+            name: getattr(self, name)
+            for name in RECORDED_SETTINGS
+            if getattr(self, name) is not None
+        }
+        if self.pricing is not None:
+            recorded["prices"] = self.pricing.table()
+        if self.limits:
+            recorded["limits"] = {model: asdict(limit) for model, limit in self.limits.items()}
+        return recorded
+
+    def with_settings(self, recorded: Mapping[str, Any] | None) -> RunOptions:
+        """These options with the settings a ledger recorded filling every field left unset:
+        what a resume is given wins, what it is not given is what the run started with."""
+        if not recorded:
+            return self
+        values: dict[str, Any] = {n: recorded[n] for n in RECORDED_SETTINGS if n in recorded}
+        if "prices" in recorded:
+            values["pricing"] = Pricing(recorded["prices"])
+        if "limits" in recorded:
+            values["limits"] = {m: ModelLimits(**v) for m, v in recorded["limits"].items()}
+        return self.over(RunOptions(**values))
 
     @property
     def backoff(self) -> float:

@@ -179,7 +179,7 @@ def _parse(file: Path) -> LedgerDoc:
     if version > SCHEMA_VERSION:
         raise LedgerVersionError(
             f"{file} was written by ledger schema {version}, this flowgraph reads up to "
-            f"{SCHEMA_VERSION}; upgrade flowgraph (pip install -U flowgraph) to resume it"
+            f"{SCHEMA_VERSION}; upgrade flowgraph (pip install -U flowgraph-llm) to resume it"
         )
     where = ""
     try:

@@ -167,6 +167,9 @@ class LedgerDoc(BaseModel):
     costs: dict[str, Any] = Field(default_factory=dict)  # roll-ups, refreshed at each snapshot
     inbox_offset: int = Field(0, ge=0)  # how far inbox.jsonl has been applied
     checklist: str | None = None  # the node whose items make up `features`, if any
+    # The run settings it started with (budget, concurrency, prices, limits, max items), which a
+    # resume applies unless given its own; absent from ledgers written before it was recorded.
+    settings: dict[str, Any] = Field(default_factory=dict)
     nodes: dict[str, NodeRecord]
 
 
@@ -178,6 +181,7 @@ class LedgerDoc(BaseModel):
 
 RUN_JOURNAL_FIELDS = (
     "status", "current_state", "next_step", "features", "checklist", "inbox_offset", "source",
+    "settings",
 )  # fmt: skip
 _STRICT = ConfigDict(extra="forbid", strict=True)
 

@@ -31,7 +31,7 @@ import math
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -220,6 +220,10 @@ class Pricing:
         """A copy of this table with ``prices`` added or replacing existing entries."""
         merged: dict[str, PriceLike] = {**self._prices, **prices}
         return Pricing(merged, cache_write_ttl=self.cache_write_ttl)
+
+    def table(self) -> dict[str, dict[str, float | None]]:
+        """The table as JSON data (model id -> price fields), as a ledger records it."""
+        return {model: asdict(price) for model, price in self._prices.items()}
 
     def get(self, model: str) -> ModelPrice | None:
         """The price of ``model``, also for dated snapshot ids; None when it has none."""
