@@ -40,6 +40,7 @@ app = typer.Typer(
     help="Run graphs of specialist LLM roles, with a resumable ledger.",
 )
 
+
 def _print_version(wanted: bool) -> None:
     if wanted:
         from importlib.metadata import PackageNotFoundError, version
@@ -56,8 +57,12 @@ def _print_version(wanted: bool) -> None:
 def _root(
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_print_version, is_eager=True,
-                     help="Print the installed version and exit."),
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the installed version and exit.",
+        ),
     ] = False,
 ) -> None:
     """Run graphs of specialist LLM roles, with a resumable ledger."""
@@ -389,4 +394,6 @@ def _usage_error() -> Any:
             return importlib.import_module(module).UsageError
         except ImportError:
             continue
-    raise RuntimeError("typer's click is missing; reinstall it: pip install --force-reinstall flowgraph-llm")  # a broken install
+    raise RuntimeError(
+        "typer's click is missing; reinstall it: pip install --force-reinstall flowgraph-llm"
+    )  # a broken install

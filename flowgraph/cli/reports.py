@@ -14,8 +14,8 @@ from rich.console import Console
 from rich.table import Table
 
 from flowgraph.ledger.store import LOCK_FILE, LedgerDoc, NodeRecord
-from flowgraph.status import RunStatus
 from flowgraph.money.accounting import TOKEN_FIELDS, rollup
+from flowgraph.status import RunStatus
 
 __all__ = [
     "cost_summary",

@@ -152,12 +152,11 @@ class ValidGraph:
                 "or fix the name"
             )
 
-
     def _check_path(self, name: str, field: templates.Field) -> None:
         """``{plan.stpes}`` where ``plan``'s structured output has no ``stpes``: caught now,
         not after ``plan`` was paid for."""
         upstream = self.nodes[field.root]
-        model = upstream.role.output if type(upstream) is RoleNode else None
+        model: Any = upstream.role.output if type(upstream) is RoleNode else None
         for step in field.path:
             if not (isinstance(model, type) and issubclass(model, BaseModel)):
                 return  # free text, a list, a dict...: not checked further

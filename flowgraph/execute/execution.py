@@ -56,9 +56,9 @@ async def run_graph(
     inbox: Inbox | None = None,
 ) -> RunResult:
     """Run (or resume) ``valid`` with ``options``; see ``Graph.run``."""
-    if options.client is None and not (options.run_dir and Ledger.exists(options.run_dir)):
-        if any(type(n) is not StepNode and n.role_tasks() for n in valid.nodes.values()):
-            check_credentials()  # before a run directory exists that would look like a run
+    new = not (options.run_dir and Ledger.exists(options.run_dir))
+    if options.client is None and new and _has_role_tasks(valid):
+        check_credentials()  # before a run directory exists that would look like a run
     ledger = open_ledger(valid, input, options)
     # A resumed run keeps the settings it started with, unless it was given its own.
     options = options.with_settings(ledger.doc.settings)
@@ -66,6 +66,10 @@ async def run_graph(
         return await Execution(valid, ledger, options, inbox).run()
     finally:
         ledger.close()
+
+
+def _has_role_tasks(valid: ValidGraph) -> bool:
+    return any(type(n) is not StepNode and n.role_tasks() for n in valid.nodes.values())
 
 
 class Execution:

@@ -88,7 +88,9 @@ class RunOptions:
         """The settings a new run records in its ledger: every recordable field that is set,
         as JSON data (a ``Model`` client and ``on_event`` are code, and are not recorded)."""
         recorded: dict[str, Any] = {
-            name: getattr(self, name) for name in RECORDED_SETTINGS if getattr(self, name) is not None
+            name: getattr(self, name)
+            for name in RECORDED_SETTINGS
+            if getattr(self, name) is not None
         }
         if self.pricing is not None:
             recorded["prices"] = self.pricing.table()
