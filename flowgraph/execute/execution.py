@@ -62,9 +62,8 @@ async def run_graph(
     inbox: Inbox | None = None,
 ) -> RunResult:
     """Run (or resume) ``valid`` with ``options``; see ``Graph.run``."""
-    resuming = options.run_dir is not None and Ledger.exists(options.run_dir)
-    needs_models = any(type(n) is not StepNode and n.role_tasks() for n in valid.nodes.values())
-    if options.client is None and not resuming and needs_models:
+    new = not (options.run_dir and Ledger.exists(options.run_dir))
+    if options.client is None and new and _has_role_tasks(valid):
         check_credentials()  # before a run directory exists that would look like a run
     ledger = open_ledger(valid, input, options)
     # A resumed run keeps the settings it started with, unless it was given its own.
@@ -95,6 +94,10 @@ def mcp_servers_of(valid: ValidGraph) -> list[MCPServer]:
                         "own name"
                     )
     return list(found.values())
+
+
+def _has_role_tasks(valid: ValidGraph) -> bool:
+    return any(type(n) is not StepNode and n.role_tasks() for n in valid.nodes.values())
 
 
 class Execution:
