@@ -22,10 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import json
 import os
-import secrets
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -40,6 +38,7 @@ from flowgraph.errors import (
     LedgerMismatchError,
     LedgerWriteError,
 )
+from flowgraph.ledger.files import atomic_write, reason, write_all
 from flowgraph.ledger.paths import artifact_path
 from flowgraph.ledger.reader import (
     INBOX_FILE,
@@ -272,7 +271,7 @@ class Ledger:
             return {**fields, "output_file": None}
         rel = artifact_path("outputs", name)
         try:
-            _atomic_write(self.run_dir / rel, blob.encode())
+            atomic_write(self.run_dir / rel, blob.encode())
         except OSError as exc:
             self._failed(exc, rel)  # the run stops; the output stays in memory only
             return fields
@@ -297,11 +296,11 @@ class Ledger:
             return
         if durable:
             try:
-                _atomic_write(self.run_dir / relative, data)
+                atomic_write(self.run_dir / relative, data)
             except OSError as exc:
                 self._failed(exc, relative)
         else:
-            self._helper().submit(_atomic_write, self.run_dir / relative, data, durable=False)
+            self._helper().submit(atomic_write, self.run_dir / relative, data, durable=False)
 
     def append_artifact(self, relative: str, data: bytes) -> None:
         """Append to an audit file of the run directory (a live transcript), on the helper
@@ -317,7 +316,7 @@ class Ledger:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
                 self._appending[target] = fd
-            _write_all(fd, data)
+            write_all(fd, data)
         except OSError:
             pass  # an audit copy: the journal holds the same steps
 
@@ -353,7 +352,7 @@ class Ledger:
             data = b"".join(self._pending)
             self._pending.clear()
             try:
-                _write_all(self._fd, data)
+                write_all(self._fd, data)
             except OSError as exc:
                 self._failed(exc, JOURNAL_FILE)
                 return
@@ -379,7 +378,7 @@ class Ledger:
         if self.failure is not None:
             return
         self.failure = LedgerWriteError(
-            f"could not write {self.run_dir / what}: {_reason(exc)}; the ledger on disk is "
+            f"could not write {self.run_dir / what}: {reason(exc)}; the ledger on disk is "
             f"intact up to its last complete write — free space, then "
             f"`flowgraph resume {self.run_dir}`"
         )
@@ -429,7 +428,7 @@ class Ledger:
             if self._describe is not None:
                 self._describe(self.doc, self.run_dir)
             blob = self.doc.model_dump_json(indent=2).encode()
-            _atomic_write(self.run_dir / LEDGER_FILE, blob)
+            atomic_write(self.run_dir / LEDGER_FILE, blob)
         except OSError as exc:
             self._failed(exc, LEDGER_FILE)
             return
@@ -526,46 +525,3 @@ def _truncate_torn_tail(journal: Path, good: int) -> None:
 
 
 _RETRY = "wait for the other process to stop, then try again"
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    """``os.write`` until every byte is written: a short write (a disk filling up, a file-size
-    limit) is continued, and the next attempt raises the ``OSError`` that says why."""
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        if written <= 0:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        view = view[written:]
-
-
-def _reason(exc: OSError) -> str:
-    names = {errno.ENOSPC: "the disk is full", errno.EFBIG: "a file-size limit was reached",
-             errno.EDQUOT: "the disk quota is used up", errno.EIO: "an I/O error"}  # fmt: skip
-    return f"{names.get(exc.errno or 0, exc.strerror or type(exc).__name__)} ({exc.strerror})"
-
-
-def _atomic_write(target: Path, data: bytes, *, durable: bool = True) -> None:
-    """temp file in the same directory, every byte written, fsync, os.replace, fsync the
-    directory. If any step fails the temp file is removed and ``target`` is untouched."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f"{target.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        try:
-            _write_all(fd, data)
-            if durable:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    if not durable:
-        return
-    dir_fd = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
