@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,6 +28,7 @@ from flowgraph import (
     RunStatus,
 )
 from flowgraph.cli.evaluate import eval_command
+from flowgraph.cli.signals import cancelled_by_signals
 
 __all__ = ["DISTRIBUTION", "app", "invoke", "main"]
 
@@ -121,16 +121,7 @@ def _setup_logs(log_json: bool, verbose: bool) -> None:
 
 async def _drive(graph: Graph, input: dict[str, Any] | None, options: RunOptions) -> RunResult:
     """Run with SIGINT/SIGTERM cancelling the run, so the ledger records what was running."""
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    assert task is not None
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, task.cancel)
-    try:
-        return await graph.run(input, options)
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+    return await cancelled_by_signals(graph.run(input, options))
 
 
 def _execute(graph: Graph, input: dict[str, Any] | None, options: RunOptions) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -16,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from flowgraph.cli.launch import _exec_file as exec_file
+from flowgraph.cli.signals import cancelled_by_signals
 from flowgraph.errors import ConfigError
 from flowgraph.evals import ConfigReport, Suite, TaskResult, failure_rule, report, run_suite
 
@@ -77,16 +77,7 @@ def eval_command(
 
 
 async def _drive(suite: Suite, out: Path, concurrency: int, heard: Any) -> list[TaskResult]:
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    assert task is not None
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, task.cancel)
-    try:
-        return await run_suite(suite, out, concurrency=concurrency, on_done=heard)
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+    return await cancelled_by_signals(run_suite(suite, out, concurrency=concurrency, on_done=heard))
 
 
 def _print(console: Console, rows: list[ConfigReport]) -> None:

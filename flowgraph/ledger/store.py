@@ -30,26 +30,29 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock, Timeout
+from filelock import FileLock
 
 from flowgraph.errors import (
     LedgerError,
-    LedgerLockedError,
     LedgerMismatchError,
     LedgerWriteError,
 )
 from flowgraph.ledger.files import atomic_write, reason, write_all
+from flowgraph.ledger.guards import (
+    acquire,
+    check_outputs,
+    check_writable,
+    clear_leftover,
+    truncate_torn_tail,
+)
 from flowgraph.ledger.paths import artifact_path
 from flowgraph.ledger.reader import (
-    INBOX_FILE,
     JOURNAL_FILE,
     LEDGER_FILE,
-    LOCK_FILE,
     inbox_messages,
     is_leftover,
     load,
     output_file,
-    regular_file,
     stamp,
 )
 from flowgraph.ledger.schema import (
@@ -143,11 +146,11 @@ class Ledger:
                 "directory for the run"
             )
         path.mkdir(parents=True, exist_ok=True)
-        _check_writable(path)
-        lock = _acquire(path)
+        check_writable(path)
+        lock = acquire(path)
         try:
             if leftover:
-                _clear_leftover(path)
+                clear_leftover(path)
             doc = _new_doc(run_id, graph, fingerprint, input)
             doc.source = dict(source) if source is not None else None  # type: ignore[assignment]
             ledger = cls(doc, path, lock, sync_interval)
@@ -176,16 +179,16 @@ class Ledger:
                 f"{path} holds a run of graph {doc.graph.name!r}, not {graph!r}; resume it with "
                 f"that graph, or pick a new --run-dir for {graph!r}"
             )
-        _check_outputs(path, doc)
+        check_outputs(path, doc)
         inbox_messages(path, doc.inbox_offset, doc.nodes)  # refuse a bad message now, not later
-        _check_writable(path)
-        lock = _acquire(path)
+        check_writable(path)
+        lock = acquire(path)
         try:
             if stamp(path) != seen:  # the last holder wrote while we were reading: read again
                 doc, offset = load(path)
             # load() accepted every line before ``offset``: what follows is only a torn last
             # line (no newline), the one thing a crash mid-append leaves and that may go.
-            _truncate_torn_tail(path / JOURNAL_FILE, offset)
+            truncate_torn_tail(path / JOURNAL_FILE, offset)
             for tmp in path.glob(f"{LEDGER_FILE}.*.tmp"):
                 tmp.unlink(missing_ok=True)
         except BaseException:
@@ -471,57 +474,3 @@ def _new_doc(run_id: str, graph: str, fingerprint: str, input: Mapping[str, Any]
         updated_at=stamp,
         nodes={},
     )
-
-
-def _check_outputs(path: Path, doc: LedgerDoc) -> None:
-    """Refuse a run whose passed nodes' output files are gone or outside ``outputs/``, before
-    anything is taken over or written (their outputs feed the nodes that run next)."""
-    for name, record in doc.nodes.items():
-        if record.output_file is not None:
-            output_file(path, name, record)
-
-
-def _check_writable(path: Path) -> None:
-    """Refuse, before writing anything, a run directory this process cannot write to, and
-    ledger files that are not regular files (a directory named ``ledger.lock``...)."""
-    for name in (LOCK_FILE, JOURNAL_FILE, INBOX_FILE):
-        regular_file(path / name)
-    denied = [p for p in (path, path / LOCK_FILE, path / JOURNAL_FILE)
-              if p.exists() and not os.access(p, os.W_OK)]  # fmt: skip
-    if denied:
-        raise LedgerError(
-            f"{denied[0]} is read-only; make the run directory writable (chmod -R u+w "
-            f"{path}) to use it, or copy it somewhere writable"
-        )
-
-
-def _clear_leftover(path: Path) -> None:
-    """Remove what a kill during an earlier creation left (see ``is_leftover``), under the lock."""
-    (path / JOURNAL_FILE).unlink(missing_ok=True)
-    for tmp in path.glob(f"{LEDGER_FILE}.*.tmp"):
-        tmp.unlink(missing_ok=True)
-
-
-def _acquire(path: Path) -> FileLock:
-    lock = FileLock(path / LOCK_FILE, timeout=0, thread_local=False)
-    try:
-        lock.acquire()
-    except Timeout:
-        raise LedgerLockedError(
-            f"{path} is being driven by another flowgraph process; wait for it to finish "
-            f"(see `flowgraph status {path}`) or stop it before resuming"
-        ) from None
-    return lock
-
-
-def _truncate_torn_tail(journal: Path, good: int) -> None:
-    """Cut a torn last line (bytes after the last newline), and only that."""
-    if journal.exists() and journal.stat().st_size > good:
-        with journal.open("r+b") as fh:
-            fh.seek(good)
-            if b"\n" in fh.read():  # never cut a whole line: that is refused, not repaired
-                raise LedgerError(f"{journal} changed while it was being opened; {_RETRY}")
-            fh.truncate(good)
-
-
-_RETRY = "wait for the other process to stop, then try again"
