@@ -153,7 +153,7 @@ tests >> review
 
 # --8<-- [start:run]
 if __name__ == "__main__":
-    result = graph.run_sync(run_dir="runs/tutorial")
+    result = graph.run_sync(run_dir="runs/tutorial_example")
     print(result.status)
     print(result["review"])
 # --8<-- [end:run]

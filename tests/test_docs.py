@@ -142,7 +142,7 @@ def test_tutorial_program_prints_what_the_page_shows(tmp_path: Path) -> None:
     assert ran.returncode == 0, ran.stderr
     shown = _block_after("<!-- output: python examples/tutorial_team.py -->", _page())
     assert ran.stdout == shown
-    workspace = tmp_path / "runs" / "tutorial" / "workspace"
+    workspace = tmp_path / "runs" / "tutorial_example" / "workspace"
     assert sorted(p.name for p in workspace.iterdir()) == ["cli.py", "slug.py"]
 
 
