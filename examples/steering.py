@@ -11,10 +11,13 @@ From Python, the handle that ``Graph.start`` returns does the same (see the bott
 file): ``run = graph.start(run_dir=...); run.steer("audit", "..."); result = await run``.
 
 Without ANTHROPIC_API_KEY the auditor is a SCRIPTED model (canned replies, no API calls, no
-key needed) that takes half a second a turn, so there is time to steer it; its last reply
-says which instruction it followed.
+key needed) that takes 3 seconds a turn, about 20 s in all: time to type the steer command in
+another terminal. Set STEERING_DELAY=SECONDS for another pace; ``python examples/steering.py
+--delay 0.5`` steers itself and takes its own pace. Its last reply says which instruction it
+followed.
 """
 
+import argparse
 import asyncio
 import os
 from typing import Any
@@ -51,19 +54,26 @@ def summary(request: ModelRequest) -> str:
 
 turns = [tool_call("note", package=p, finding="pinned, no known CVEs") for p in DEPENDENCIES]
 SCRIPTED_REPLIES: dict[str, list[Any]] = {"audit": [*turns, summary]}
-client = None if os.environ.get("ANTHROPIC_API_KEY") else ScriptedModel(SCRIPTED_REPLIES, delay=0.5)
+DELAY = float(os.environ.get("STEERING_DELAY", "3"))  # seconds per scripted turn
+client = (
+    None if os.environ.get("ANTHROPIC_API_KEY") else ScriptedModel(SCRIPTED_REPLIES, delay=DELAY)
+)
 
 graph = Graph("steering", inputs={"project": "flowgraph"}, client=client)
 graph.node("audit", auditor, "Audit the dependencies of {project}: " + ", ".join(DEPENDENCIES))
 
 
-async def main() -> None:
+async def main(delay: float) -> None:
+    if client is not None:
+        client.delay = delay
     run = graph.start(run_dir="runs/steering_example")
-    await asyncio.sleep(1)  # the auditor is a few turns in
+    await asyncio.sleep(2 * delay if client else 10)  # the auditor is a turn or two in
     run.steer("audit", "Skip the dev tools; focus on runtime dependencies.")
     result = await run
     print(result["audit"])
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    parser = argparse.ArgumentParser(description="Run the auditor and steer it after two turns.")
+    parser.add_argument("--delay", type=float, default=DELAY, help="seconds per scripted turn")
+    asyncio.run(main(parser.parse_args().delay))

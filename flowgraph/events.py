@@ -28,6 +28,9 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class RunStarted:
+    """A run began: ``nodes`` in the order they may run, ``to_run`` the ones this run will run
+    (a resume leaves out nodes it reuses), ``models`` each node's model id by node name."""
+
     run_id: str
     graph: str
     nodes: tuple[str, ...]
@@ -38,6 +41,9 @@ class RunStarted:
 
 @dataclass(frozen=True, slots=True)
 class NodeStarted:
+    """``node`` started its ``attempt``-th attempt (1 for the first) on ``model`` (empty for a
+    function step)."""
+
     node: str
     attempt: int
     model: str
@@ -45,6 +51,10 @@ class NodeStarted:
 
 @dataclass(frozen=True, slots=True)
 class ModelTurn:
+    """One turn of ``node``'s conversation ended: ``model`` answered with ``stop_reason``
+    (``tool_use``, ``end_turn``, ...) after reading ``input_tokens`` and writing
+    ``output_tokens``."""
+
     node: str
     turn: int
     model: str
@@ -55,6 +65,9 @@ class ModelTurn:
 
 @dataclass(frozen=True, slots=True)
 class ToolCalled:
+    """``node``'s model called ``tool``; ``is_error`` when the tool failed or refused (the model
+    reads the error and can correct itself)."""
+
     node: str
     tool: str
     is_error: bool
@@ -92,6 +105,9 @@ class TextDelta:
 
 @dataclass(frozen=True, slots=True)
 class FallbackTaken:
+    """``from_model`` could not serve ``node`` (``reason``, e.g. ``overloaded (529)``), so this
+    turn goes to ``to_model``, the next model of the role's fallback chain."""
+
     node: str
     from_model: str
     to_model: str
@@ -137,6 +153,9 @@ class AdvisorWarning:
 
 @dataclass(frozen=True, slots=True)
 class NodeRetrying:
+    """Attempt ``attempt`` of ``node`` failed with ``error``; the next starts after ``delay``
+    seconds (the role's or node's ``retries``)."""
+
     node: str
     attempt: int
     error: str
@@ -156,6 +175,9 @@ class NodeFinished:
 
 @dataclass(frozen=True, slots=True)
 class RunFinished:
+    """The run ended with ``status``; ``counts`` is how many nodes ended in each node status.
+    ``summary`` is not filled in today (always ``None``)."""
+
     run_id: str
     status: str
     counts: dict[str, int]
@@ -177,6 +199,8 @@ Event = (
     | NodeFinished
     | RunFinished
 )
+"""Any event a run emits: ``on_event`` callbacks and ``async for event in run.events()`` receive
+these (match on the type, e.g. ``case NodeFinished(node=name, status="failed"):``)."""
 
 
 def fanout(*listeners: Callable[[Event], None] | None) -> Callable[[Event], None]:

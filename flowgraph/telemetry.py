@@ -1,4 +1,4 @@
-"""OpenTelemetry for a run (``pip install 'flowgraph[otel]'``): spans built from its events.
+"""OpenTelemetry for a run (``pip install 'flowgraph-llm[otel]'``): spans built from its events.
 
 ``Telemetry`` is an ``on_event`` listener: ``graph.run(on_event=Telemetry())`` (or
 ``fanout(progress, Telemetry())``). It opens a span for the run and one per node, and records

@@ -27,6 +27,7 @@ EXAMPLES = ROOT / "examples"
 KEYS = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
 OFFLINE = {k: v for k, v in os.environ.items() if k not in KEYS}  # the examples run SCRIPTED
 _fresh = itertools.count()
+PERSON_TYPING_S = 5  # how long a person takes to switch terminals and type `flowgraph steer`
 
 # What `flowgraph show` must draw for each example: its pattern's Mermaid shape(s).
 SHAPES = {
@@ -172,9 +173,11 @@ def test_checklist_example_takes_three_items_a_run(
 
 
 @pytest.mark.slow
-def test_steering_example_takes_a_message_from_another_process(
+def test_steering_example_leaves_a_person_time_to_steer_from_another_process(
     flowgraph_exe: list[str], tmp_path: Path
 ) -> None:
+    """At its default pace the example is still auditing several seconds after it started,
+    long enough to type `flowgraph steer` in another terminal (it used to end in 3.5 s)."""
     run_dir = tmp_path / "run"
     args = [*flowgraph_exe, "run", "examples/steering.py", "--run-dir", str(run_dir)]
     with subprocess.Popen(args, cwd=ROOT, env=OFFLINE, stdout=subprocess.PIPE,
@@ -187,6 +190,8 @@ def test_steering_example_takes_a_message_from_another_process(
         ):
             assert time.monotonic() < deadline and proc.poll() is None, "audit never ran"
             time.sleep(0.1)
+        time.sleep(PERSON_TYPING_S)
+        assert proc.poll() is None, "the audit ended before a person could steer it"
         steer = [*flowgraph_exe, "steer", str(run_dir), "audit", "Runtime deps only."]
         sent = subprocess.run(
             steer, cwd=ROOT, env=OFFLINE, capture_output=True, text=True, timeout=60
@@ -197,7 +202,7 @@ def test_steering_example_takes_a_message_from_another_process(
     record = ledger(run_dir)["nodes"]["audit"]
     assert record["status"] == "passed"
     assert [s["text"] for s in record["steering"]] == ["Runtime deps only."]
-    assert record["steering"][0]["turn"] is not None
+    assert record["steering"][0]["turn"] > 1  # delivered at a later turn, mid-audit
     assert record["output"] == "Audit done. Followed: Runtime deps only."
 
 
@@ -206,7 +211,9 @@ def test_steering_example_from_python_with_the_run_handle(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.setenv("STEERING_DELAY", "0.5")  # the example's pace, set from outside
     graph = _load("steering").graph
+    assert graph.client.delay == 0.5
 
     async def steered() -> Any:
         run = graph.start()
@@ -217,3 +224,17 @@ def test_steering_example_from_python_with_the_run_handle(
     result = asyncio.run(steered())
     assert result.status == "passed"
     assert result["audit"] == "Audit done. Followed: Focus on pydantic."
+
+
+@pytest.mark.slow
+def test_steering_example_as_a_script_takes_its_pace_from_delay(tmp_path: Path) -> None:
+    script = [sys.executable, str(EXAMPLES / "steering.py"), "--delay", "0.2"]
+    done = subprocess.run(
+        script, cwd=tmp_path, env=OFFLINE, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == (
+        "Audit done. Followed: Skip the dev tools; focus on runtime dependencies."
+    )
+    record = ledger(tmp_path / "runs" / "steering_example")["nodes"]["audit"]
+    assert record["status"] == "passed" and record["steering"][0]["turn"] > 1

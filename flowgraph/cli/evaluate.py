@@ -102,7 +102,7 @@ def write_chart(rows: list[ConfigReport], path: Path, title: str) -> Path:
         import matplotlib.pyplot as plt
     except ImportError:
         raise ConfigError(
-            "the eval chart needs matplotlib: pip install 'flowgraph[eval]'"
+            "the eval chart needs matplotlib: pip install 'flowgraph-llm[eval]'"
         ) from None
     figure, axes = plt.subplots(figsize=(7, 4.5), dpi=120)
     for r in rows:

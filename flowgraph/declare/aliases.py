@@ -20,6 +20,9 @@ MODEL_ALIASES: dict[str, str] = {
     "sonnet": "claude-sonnet-5-5",
     "haiku": "claude-haiku-5-5",
 }
+"""The short names a role's ``model`` may use, mapped to full model ids. Change an entry with
+``set_alias`` (e.g. to point ``"sonnet"`` at a gateway's model name); ``"inherit"`` is not an
+alias but takes the graph's default model."""
 
 # Relative strength by family, used to refuse an advisor weaker than its executor.
 _FAMILY_RANK = {"haiku": 1, "sonnet": 2, "opus": 3}

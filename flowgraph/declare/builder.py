@@ -239,8 +239,12 @@ class Declaration:
         """A reviewer judges node ``work``'s output; "changes requested" sends the work back to
         that node's role with the review attached, at most ``max_rounds`` rounds.
 
-        The reviewer's output should have an ``approved`` field (a pydantic model such as
-        ``Verdict``); its ``task`` may use ``{work}`` and ``{round}``.
+        The reviewer approves with an output whose ``approved`` field is true (give its role
+        an ``output=`` pydantic model of your own, e.g. ``class Verdict(BaseModel): approved:
+        bool; notes: str`` — flowgraph ships no such class), or with free text starting with
+        ``APPROVED`` or ``LGTM``; anything else requests changes. Its ``task`` may use
+        ``{work}`` and ``{round}``. The node's output is ``{"approved": ..., "rounds": n,
+        "work": <the last version>, "review": <the last review>}``.
         """
         self._check_new_name(name)
         if max_rounds < 1:

@@ -28,6 +28,23 @@ ToolFunc = Callable[..., Any]
 class Tool:
     """A function the model can call.
 
+    Every annotated parameter becomes a field of the JSON schema the model sees, and the
+    docstring's first paragraph its description. A parameter annotated ``Context`` (usually
+    ``ctx: Context``) is the exception: the model never sees it, and flowgraph passes the
+    running node's context in it: ``ctx.workspace`` (the directory the node may write to),
+    ``ctx.input``, ``ctx.outputs`` (upstream outputs), ``ctx.node``, ``ctx.run_dir`` and
+    ``ctx.vars``. A tool that raises returns the error to the model as a tool error; the run
+    goes on. Plain functions in ``Role(tools=[...])`` are wrapped in a ``Tool`` for you:
+
+    ```python
+    async def note(package: str, finding: str, ctx: Context) -> str:
+        "Append one finding about a package to audit.md in the node's workspace."
+        ctx.workspace.mkdir(parents=True, exist_ok=True)
+        with (ctx.workspace / "audit.md").open("a") as fh:
+            print(f"- {package}: {finding}", file=fh)
+        return "noted"
+    ```
+
     Args:
         func: a sync or async function with annotated parameters.
         name: the name the model sees; the function's name by default.
@@ -128,7 +145,12 @@ def tool(
     description: str | None = None,
     approval: bool = False,
 ) -> Any:
-    """Decorator form of ``Tool``: ``@tool`` or ``@tool(name="...", approval=True)``."""
+    """Decorator form of ``Tool``: ``@tool`` or ``@tool(name="...", approval=True)``.
+
+    The function's parameters follow ``Tool``'s rules: each annotated one is shown to the model,
+    except a ``ctx: Context`` parameter, which flowgraph fills in with the running node's
+    context (its workspace, input and upstream outputs).
+    """
 
     def wrap(f: ToolFunc) -> Tool:
         return Tool(f, name=name, description=description, approval=approval)
