@@ -201,7 +201,9 @@ def _take_in_subgraphs(graph: Declaration) -> dict[str, tuple[Any, list[str]]]:
 
 def _gather(prefix: str, sinks: list[str]) -> Step:
     async def gather_subgraph(ctx: Context) -> dict[str, Any]:
-        return {local: ctx.outputs[scoped(prefix, local)] for local in sinks}
+        # A sink on a branch its route did not take has no output: it is left out.
+        found = {local: scoped(prefix, local) for local in sinks}
+        return {local: ctx.outputs[name] for local, name in found.items() if name in ctx.outputs}
 
     return gather_subgraph
 
