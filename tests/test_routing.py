@@ -9,7 +9,11 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import os
+import signal
+import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -242,6 +246,61 @@ def test_a_routed_node_stopped_after_the_choice_is_not_asked_again(tmp_path: Pat
     assert nodes["answer"]["route"] == "hard" and nodes["answer.hard"]["model"] == OPUS
 
 
+KILLED_GRAPH = """
+import asyncio, os
+from pathlib import Path
+from flowgraph import Graph
+
+HERE = Path(os.environ["ROUTE_DIR"])
+
+async def classify(ctx):
+    with (HERE / "asked").open("a") as f:
+        f.write("asked\\n")
+    return "hard"
+
+async def quick(ctx):
+    return "quick"
+
+async def expert(ctx):
+    if not (HERE / "started").exists():
+        (HERE / "started").write_text("x")
+        await asyncio.sleep(60)  # killed here, the first time
+    return "expert"
+
+graph = Graph("killed")
+graph.route("triage", classify, {"easy": "quick", "hard": "expert"})
+graph.node("quick", quick)
+graph.node("expert", expert)
+"""
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_on_the_recorded_branch(
+    tmp_path: Path, flowgraph_exe: list[str]
+) -> None:
+    (tmp_path / "graph.py").write_text(KILLED_GRAPH)
+    env = {**os.environ, "ROUTE_DIR": str(tmp_path)}
+    env.pop("ANTHROPIC_API_KEY", None)
+    run = [*flowgraph_exe, "run", "graph.py", "--run-dir", "run"]
+    child = subprocess.Popen(run, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "started").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert child.poll() is None and (tmp_path / "started").exists()
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait()
+    resumed = subprocess.run([*flowgraph_exe, "resume", "run"], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert (tmp_path / "asked").read_text() == "asked\n"  # asked once, in the killed run
+    nodes = ledger(tmp_path / "run")["nodes"]
+    assert nodes["expert"]["output"] == "expert" and nodes["expert"]["attempts"] == 2
+    assert nodes["quick"]["status"] == "not_taken" and nodes["triage"]["attempts"] == 1
+
+
 # -- a routed model ----------------------------------------------------------------------------
 
 
@@ -385,6 +444,20 @@ def test_a_branch_to_a_node_that_does_not_exist_is_refused_before_running(
     assert ran.stderr.startswith("error: ") and ran.stderr.count("\n") == 1
     assert "'exprt', which does not exist" in ran.stderr
     assert not run_dir.exists()
+
+
+def test_a_join_whose_task_names_a_branch_node_is_refused() -> None:
+    g = triage_graph(_step)
+    g.node("polish", Role("polish", "Polish."), "Polish: {quick}", after=["quick", "expert"])
+    with pytest.raises(GraphError) as caught:
+        g.validate()
+    assert str(caught.value).startswith(
+        "node 'polish' joins the branches of route 'triage', but its task uses {quick}, which "
+        "has no output when 'triage' chooses 'hard'"
+    )
+    inside = triage_graph(_step)  # inside one branch, naming its own node is fine
+    inside.node("review", Role("review", "Review."), "Review: {expert}", after=["expert"])
+    inside.validate()
 
 
 # -- the ledger and the eval -------------------------------------------------------------------
