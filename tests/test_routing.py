@@ -371,6 +371,28 @@ def test_a_route_inside_a_subgraph_routes_its_own_nodes(tmp_path: Path) -> None:
     assert "team__triage -->|hard| team__deep" in g.render()
 
 
+def test_a_subgraph_as_a_branch_is_not_taken_as_a_whole(tmp_path: Path) -> None:
+    async def easy(ctx: Context) -> str:
+        return "easy"
+
+    async def done(ctx: Context) -> str:
+        return ctx.node
+
+    team = Graph("team")
+    team.node("plan", done)
+    team.node("build", done, after=["plan"])
+    g = Graph("outer")
+    g.route("triage", easy, {"easy": "quick", "hard": "team"})
+    g.node("quick", done)
+    g.node("team", team)
+    result = g.run_sync(run_dir=tmp_path / "run")
+    assert result.ok and result.statuses["quick"] == "passed"
+    assert {n: s for n, s in result.statuses.items() if n.startswith("team")} == {
+        "team.plan": "not_taken", "team.build": "not_taken", "team": "not_taken",
+    }  # fmt: skip
+    assert "triage -->|hard| team__plan" in g.render()
+
+
 def test_a_label_that_is_not_a_branch_fails_the_route_naming_the_labels(tmp_path: Path) -> None:
     async def unsure(ctx: Context) -> str:
         return "medium"

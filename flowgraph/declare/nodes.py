@@ -336,20 +336,23 @@ class RouteNode(_Pattern):
         return _classifier_tasks(self.classifier)
 
     def link(self, nodes: Mapping[str, Node]) -> RouteNode:
-        """Check the branch nodes exist; inside a subgraph, name them as the parent does."""
+        """Check the branch nodes exist; inside a subgraph, name them as the parent does; a
+        subgraph as a branch stands for its first nodes (they run after the route)."""
         scope = scope_of(self.name)
-        branches = {
-            label: tuple(scoped(scope, t) if scope else t for t in targets)
-            for label, targets in self.branches.items()
-        }
-        for label, targets in branches.items():
-            for target in targets:
+        branches: dict[str, tuple[str, ...]] = {}
+        for label, targets in self.branches.items():
+            found: list[str] = []
+            for target in (scoped(scope, t) if scope else t for t in targets):
                 if target not in nodes:
                     top = ", ".join(n for n in nodes if "." not in n)
                     raise GraphError(
                         f"route {self.name!r} sends {label!r} to {target!r}, which does not "
                         f"exist; nodes are: {top}"
                     )
+                inside = [n for n, node in nodes.items()
+                          if n.startswith(target + ".") and self.name in node.after]  # fmt: skip
+                found += [target, *inside]
+            branches[label] = tuple(found)
         return replace(self, branches=branches)
 
     def spec(self) -> dict[str, Any]:
