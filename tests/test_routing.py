@@ -77,6 +77,14 @@ def counted() -> tuple[Counted, Any]:
     return counter, classify
 
 
+async def _hard(ctx: Context) -> str:
+    return "hard"
+
+
+async def _done(ctx: Context) -> str:
+    return ctx.node
+
+
 # -- the acceptance: haiku for easy, opus for hard, through the real SDK ---------------------
 
 
@@ -177,6 +185,20 @@ def test_a_role_classifier_is_not_asked_again_on_resume(tmp_path: Path) -> None:
     asked = [r for r in model.requests if r.node == "triage.classify"]
     assert len(asked) == 1 and "one of these labels: easy, hard" in json.dumps(asked[0].messages)
     assert ledger(tmp_path / "run")["nodes"]["triage"]["route"] == "hard"
+
+
+def test_a_changed_classifier_is_asked_again_and_its_new_branch_runs(tmp_path: Path) -> None:
+    async def says_easy(ctx: Context) -> str:
+        return "easy"
+
+    model = ScriptedModel()
+    first = triage_graph(_hard).run_sync({"question": EASY}, run_dir=tmp_path / "run",
+                                              client=model)  # fmt: skip
+    assert first.statuses["expert"] == "passed" and first.statuses["quick"] == "not_taken"
+    again = triage_graph(says_easy).run_sync(run_dir=tmp_path / "run", client=model)
+    assert again.ok and again["triage"] == {"route": "easy"}
+    assert again.statuses["quick"] == "passed" and again.statuses["expert"] == "not_taken"
+    assert "expert" not in again.outputs and again["reply"] == ["quick", "triage"]
 
 
 def test_an_interrupted_run_resumes_on_the_chosen_branch_without_asking_again(
@@ -329,17 +351,11 @@ def test_route_model_runs_the_chosen_model_and_records_the_others_not_taken(
 def test_below_a_route_nodes_without_a_taken_dependency_are_not_taken(tmp_path: Path) -> None:
     g = Graph("rules")
 
-    async def easy(ctx: Context) -> str:
-        return "easy"
-
-    async def done(ctx: Context) -> str:
-        return ctx.node
-
-    g.route("triage", easy, {"easy": [], "hard": ["deep", "checked"]})
-    g.node("docs", done)
+    g.route("triage", _step, {"easy": [], "hard": ["deep", "checked"]})
+    g.node("docs", _done)
     for name, after in [("deep", []), ("deeper", ["deep"]), ("deepest", ["deeper"]),
                         ("checked", ["docs"]), ("mixed", ["deeper", "docs"])]:  # fmt: skip
-        g.node(name, done, after=after)
+        g.node(name, _done, after=after)
     result = g.run_sync(run_dir=tmp_path / "run")
     assert result.status == RunStatus.PASSED
     assert {n for n, s in result.statuses.items() if s == "not_taken"} == {
@@ -352,16 +368,10 @@ def test_below_a_route_nodes_without_a_taken_dependency_are_not_taken(tmp_path: 
 
 
 def test_a_route_inside_a_subgraph_routes_its_own_nodes(tmp_path: Path) -> None:
-    async def hard(ctx: Context) -> str:
-        return "hard"
-
-    async def done(ctx: Context) -> str:
-        return ctx.node
-
     team = Graph("team")
-    team.route("triage", hard, {"easy": "quick", "hard": "deep"})
-    team.node("quick", done)
-    team.node("deep", done)
+    team.route("triage", _hard, {"easy": "quick", "hard": "deep"})
+    team.node("quick", _done)
+    team.node("deep", _done)
     g = Graph("outer")
     g.node("team", team)
     result = g.run_sync(run_dir=tmp_path / "run")
@@ -372,18 +382,12 @@ def test_a_route_inside_a_subgraph_routes_its_own_nodes(tmp_path: Path) -> None:
 
 
 def test_a_subgraph_as_a_branch_is_not_taken_as_a_whole(tmp_path: Path) -> None:
-    async def easy(ctx: Context) -> str:
-        return "easy"
-
-    async def done(ctx: Context) -> str:
-        return ctx.node
-
     team = Graph("team")
-    team.node("plan", done)
-    team.node("build", done, after=["plan"])
+    team.node("plan", _done)
+    team.node("build", _done, after=["plan"])
     g = Graph("outer")
-    g.route("triage", easy, {"easy": "quick", "hard": "team"})
-    g.node("quick", done)
+    g.route("triage", _step, {"easy": "quick", "hard": "team"})
+    g.node("quick", _done)
     g.node("team", team)
     result = g.run_sync(run_dir=tmp_path / "run")
     assert result.ok and result.statuses["quick"] == "passed"
