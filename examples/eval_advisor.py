@@ -4,9 +4,10 @@
 
 Nothing here measures real model quality: the "models" are a script. The cheap executor solves
 the easy tasks and gets the hard ones wrong unless an advisor tells it the way; the strong model
-solves everything but costs more and answers more slowly. Point ``client`` at a real endpoint
-(delete it: the Anthropic API is used when ANTHROPIC_API_KEY is set) and write real tasks and
-checks to run the comparison the advisor's guidance asks for.
+solves everything but costs more and answers more slowly. The fourth configuration routes: a
+classifier on haiku sends each task to haiku or to opus (scripted to spot the hard ones). Point
+``client`` at a real endpoint (delete it: the Anthropic API is used when ANTHROPIC_API_KEY is
+set) and write real tasks and checks to run the comparison the advisor's guidance asks for.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import asyncio
 import json
 
 from flowgraph import Graph, ModelRequest, ModelResponse, Role, RunResult, Usage
-from flowgraph.evals import Config, Suite, Task
+from flowgraph.evals import DEFAULT_CONFIGS, Config, Suite, Task
 
 SPEED = {"claude-haiku-5-5": 0.01, "claude-opus-5-5": 0.04}  # seconds per call, scripted
 
@@ -29,7 +30,11 @@ class ScriptedSolver:
         problem = str(request.messages[0]["content"])
         numbers = [int(w) for w in problem.replace(".", " ").split() if w.isdigit()]
         right = str(sum(numbers))
-        if request.purpose == "advisor":
+        if request.node.endswith(".classify"):  # the routed configuration's classifier
+            label = "hard" if "hard sum" in problem else "easy"
+            content = [{"type": "text", "text": label}]
+            stop = "end_turn"
+        elif request.purpose == "advisor":
             content = [{"type": "text", "text": f"Carry the one: the sum is {right}."}]
             stop = "end_turn"
         elif "opus" in request.model or "hard" not in problem or "Carry the one" in text:
@@ -48,8 +53,12 @@ class ScriptedSolver:
 
 def graph(config: Config) -> Graph:
     g = Graph("adder", model=config.model, inputs=["problem"])
-    g.node("solve", Role("solver", "Add the numbers; reply with the sum only.",
-                         advisor=config.advisor), "{problem}")  # fmt: skip
+    solver = Role("solver", "Add the numbers; reply with the sum only.", advisor=config.advisor)
+    if config.routes:  # a cheap classifier picks the solver's model, task by task
+        triager = Role("triager", "Is this sum easy or hard?", model="haiku", advisor=None)
+        g.route_model("solve", solver, "{problem}", classifier=triager, models=config.routes)
+    else:
+        g.node("solve", solver, "{problem}")
     return g
 
 
@@ -74,6 +83,7 @@ suite = Suite(
     "adder",
     graph=graph,
     tasks=_tasks(),
+    configs=(*DEFAULT_CONFIGS, Config("routed", routes={"easy": "haiku", "hard": "opus"})),
     client=ScriptedSolver,
     label="SCRIPTED models (offline): the shape of a real comparison, not a measurement of "
     "model quality",

@@ -44,13 +44,17 @@ class Task:
 
 @dataclass(frozen=True)
 class Config:
-    """A configuration to compare: the executor model, its advisor (``None``: solo) and
-    per-role models (role name -> model) over the suite's defaults."""
+    """A configuration to compare: the executor model, its advisor (``None``: solo),
+    per-role models (role name -> model) over the suite's defaults, and ``routes``: for a
+    routed configuration, the model per label a classifier picks from, task by task
+    (``{"easy": "haiku", "hard": "opus"}``; the suite's graph builds it with
+    ``Graph.route_model``)."""
 
     name: str
     model: str = "haiku"
     advisor: Advisor | None = None
     roles: Mapping[str, str] = field(default_factory=dict)
+    routes: Mapping[str, str] = field(default_factory=dict)
 
 
 DEFAULT_CONFIGS = (
@@ -225,7 +229,8 @@ def report(suite: Suite, results: Sequence[TaskResult]) -> list[ConfigReport]:
 
 def failure_rule(suite: Suite, rows: Sequence[ConfigReport]) -> str:
     """The published 30 % rule, applied to the executor solo configuration and stated."""
-    solo = next((r for c, r in zip(suite.configs, rows, strict=True) if c.advisor is None), None)
+    pairs = zip(suite.configs, rows, strict=True)
+    solo = next((r for c, r in pairs if c.advisor is None and not c.routes), None)
     if solo is None:
         return "30 % rule: no solo configuration to apply it to"
     failed = 1 - solo.completion_rate

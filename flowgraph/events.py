@@ -164,8 +164,8 @@ class NodeRetrying:
 
 @dataclass(frozen=True, slots=True)
 class NodeFinished:
-    """A node reached a final state: passed, failed, skipped, interrupted, or kept from a
-    previous run (``reused``)."""
+    """A node reached a final state: passed, failed, skipped, interrupted, not taken (a route
+    chose another branch; ``error`` says which), or kept from a previous run (``reused``)."""
 
     node: str
     status: str

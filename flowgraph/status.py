@@ -25,6 +25,8 @@ class NodeStatus(StrEnum):
     WAITING_APPROVAL = "waiting_approval"
     BUDGET_EXCEEDED = "budget_exceeded"
     INCOMPLETE = "incomplete"
+    # A route chose another branch: final, neither failed nor pending, and without an output.
+    NOT_TAKEN = "not_taken"
 
     @property
     def is_ok(self) -> bool:
@@ -43,8 +45,15 @@ class NodeStatus(StrEnum):
 
 
 _FINAL = frozenset(
-    {NodeStatus.PASSED, NodeStatus.FAILED, NodeStatus.SKIPPED, NodeStatus.BUDGET_EXCEEDED}
+    {
+        NodeStatus.PASSED,
+        NodeStatus.FAILED,
+        NodeStatus.SKIPPED,
+        NodeStatus.BUDGET_EXCEEDED,
+        NodeStatus.NOT_TAKEN,
+    }
 )
+_DONE = frozenset({NodeStatus.PASSED, NodeStatus.NOT_TAKEN})
 _PAUSED = frozenset({NodeStatus.WAITING_APPROVAL, NodeStatus.INCOMPLETE})
 
 
@@ -61,9 +70,10 @@ class RunStatus(StrEnum):
 
     @classmethod
     def of_nodes(cls, statuses: Iterable[str]) -> RunStatus:
-        """The run's status from its nodes' final statuses."""
+        """The run's status from its nodes' final statuses; a branch a route did not take
+        counts as done, so a run whose nodes passed or were not taken passed."""
         found = {NodeStatus(s) for s in set(statuses)}
-        if found == {NodeStatus.PASSED}:
+        if found and found <= _DONE:
             return cls.PASSED
         if NodeStatus.BUDGET_EXCEEDED in found:
             return cls.BUDGET_EXCEEDED

@@ -54,7 +54,8 @@ def test_eval_prints_the_three_configurations_and_writes_the_chart(
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 10_000
     data = json.loads(cli("eval", str(EXAMPLE), "--out", str(out), "--json").stdout)
     rates = {c["config"]: c["completion_rate"] for c in data["configs"]}
-    assert rates == {"executor solo": 0.6, "executor + advisor": 1.0, "strong solo": 1.0}
+    assert rates == {"executor solo": 0.6, "executor + advisor": 1.0, "strong solo": 1.0,
+                     "routed": 1.0}  # fmt: skip
     advised = next(c for c in data["configs"] if c["config"] == "executor + advisor")
     assert advised["consults_per_task"] == pytest.approx(0.4)
     assert advised["advisor_per_task"] > 0 and advised["executor_per_task"] > 0

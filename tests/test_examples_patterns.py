@@ -38,6 +38,7 @@ SHAPES = {
     "steering": ['audit["audit<br/>auditor'],
     "subgraph_team": ['subgraph review_sub["review"]', "build --> review__security"],
     "checklist": ['endpoints[("endpoints<br/>checklist")]'],
+    "routing": ['triage{"triage<br/>route: easy | hard"}', "triage -->|hard| expert"],
 }
 # The status each example's first offline run ends with.
 FIRST_RUN = {
@@ -48,6 +49,7 @@ FIRST_RUN = {
     "steering": ([], "passed"),
     "subgraph_team": ([], "passed"),
     "checklist": (["--max-items", "2"], "incomplete"),
+    "routing": ([], "passed"),
 }
 
 

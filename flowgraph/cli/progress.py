@@ -32,6 +32,7 @@ _STYLE = {
     "failed": "red",
     "running": "yellow",
     "skipped": "dim",
+    "not_taken": "dim",
     "interrupted": "magenta",
     "pending": "white",
 }

@@ -1,6 +1,6 @@
 """The Mermaid picture of a validated graph (``flowgraph show``): one shape per node kind,
 subgraphs as Mermaid subgraphs, a dotted edge from a review loop back to the node it sends
-work to."""
+work to, and a route's edges labelled with the branch they belong to."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from flowgraph.declare.names import scope_of
-from flowgraph.declare.nodes import Node, ReviewLoopNode
+from flowgraph.declare.names import scope_of, top_of
+from flowgraph.declare.nodes import Node, ReviewLoopNode, RouteNode
 
 __all__ = ["render"]
 
@@ -42,6 +42,15 @@ def _checklist(n: Any) -> str:
     return f'[("{n.name}<br/>checklist")]'
 
 
+def _route(n: Any) -> str:
+    return f'{{"{n.name}<br/>route: {" | ".join(n.labels)}"}}'
+
+
+def _routed(n: Any) -> str:
+    picks = ", ".join(f"{c.name.rpartition('.')[2]} → {c.model}" for c in n.choices)
+    return f'[/"{n.name}<br/>{n.choices[0].role.name}, routed: {picks}"\\]'
+
+
 SHAPES: dict[str, Callable[[Any], str]] = {
     "role": _role,
     "step": _step,
@@ -50,6 +59,8 @@ SHAPES: dict[str, Callable[[Any], str]] = {
     "loop": _loop,
     "gate": _gate,
     "checklist": _checklist,
+    "route": _route,
+    "routed": _routed,
 }
 
 
@@ -66,10 +77,19 @@ def render(order: Sequence[str], nodes: Mapping[str, Node]) -> str:
     for name in order:
         node = nodes[name]
         target = _id(name)
-        lines.extend(f"    {_id(d)} --> {target}" for d in node.after)
+        lines.extend(f"    {_id(d)} {_arrow(nodes[d], name)} {target}" for d in node.after)
         if isinstance(node, ReviewLoopNode):
             lines.append(f"    {target} -. changes requested .-> {_id(node.work_name)}")
     return "\n".join(lines) + "\n"
+
+
+def _arrow(source: Node, target: str) -> str:
+    """``-->``, or ``-->|easy|`` from a route to a node of its ``easy`` branch."""
+    if not isinstance(source, RouteNode):
+        return "-->"
+    labels = [label for label, nodes in source.branches.items()
+              if target in nodes or top_of(target) in nodes]  # fmt: skip
+    return f"-->|{', '.join(labels)}|" if labels else "-->"
 
 
 def _id(name: str) -> str:

@@ -20,7 +20,7 @@ from flowgraph.declare import templates
 from flowgraph.declare.builder import Declaration, Subgraph
 from flowgraph.declare.context import Context
 from flowgraph.declare.names import scope_of, scoped
-from flowgraph.declare.nodes import Node, RoleNode, Step, StepNode
+from flowgraph.declare.nodes import Node, RoleNode, RouteNode, Step, StepNode
 from flowgraph.errors import GraphError
 
 __all__ = ["ValidGraph"]
@@ -78,6 +78,7 @@ class ValidGraph:
         dependents_of = {k: tuple(v) for k, v in dependents.items()}
         valid = cls(graph.name, dict(graph.inputs), nodes, order, dependents_of)
         valid._check_templates()
+        valid._check_joins()
         return valid
 
     def ancestors(self, name: str) -> frozenset[str]:
@@ -152,6 +153,30 @@ class ValidGraph:
                 "or fix the name"
             )
 
+    def _check_joins(self) -> None:
+        """A node that joins the branches of a route runs with only one of them taken, so its
+        task cannot name a branch node: ``{expert}`` has no output when ``quick`` ran."""
+        for route in self.nodes.values():
+            if type(route) is not RouteNode:
+                continue
+            for name in self.descendants(route.name):
+                tasks = self.nodes[name].role_tasks()
+                ancestors = self.ancestors(name)
+                reached = [lb for lb, nodes in route.branches.items() if ancestors & set(nodes)]
+                if len(reached) < 2 or not tasks:
+                    continue  # inside one branch: its branch nodes were taken when it runs
+                for task, _ in tasks:
+                    for used in templates.roots(task.task) & ancestors:
+                        missing = [lb for lb in reached if used in route.not_chosen(lb)]
+                        if missing:
+                            raise GraphError(
+                                f"node {name!r} joins the branches of route {route.name!r}, "
+                                f"but its task uses {{{used}}}, which has no output when "
+                                f"{route.name!r} chooses {missing[0]!r}; drop it from the task "
+                                "(the outputs of the branch that ran are shown to the role "
+                                "anyway), or read ctx.outputs in a step"
+                            )
+
     def _check_path(self, name: str, field: templates.Field) -> None:
         """``{plan.stpes}`` where ``plan``'s structured output has no ``stpes``: caught now,
         not after ``plan`` was paid for."""
@@ -201,7 +226,9 @@ def _take_in_subgraphs(graph: Declaration) -> dict[str, tuple[Any, list[str]]]:
 
 def _gather(prefix: str, sinks: list[str]) -> Step:
     async def gather_subgraph(ctx: Context) -> dict[str, Any]:
-        return {local: ctx.outputs[scoped(prefix, local)] for local in sinks}
+        # A sink on a branch its route did not take has no output: it is left out.
+        found = {local: scoped(prefix, local) for local in sinks}
+        return {local: ctx.outputs[name] for local, name in found.items() if name in ctx.outputs}
 
     return gather_subgraph
 

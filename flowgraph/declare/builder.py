@@ -8,6 +8,7 @@ move a declaration on to the next phases (``validate``, ``run``).
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from flowgraph.declare.nodes import (
     RaceNode,
     ReviewLoopNode,
     RoleNode,
+    RoutedNode,
+    RouteNode,
     Step,
     StepNode,
     Work,
@@ -40,6 +43,7 @@ JUDGE_TASK = (
     "Reply with only the name of the best one."
 )
 REVIEW_TASK = "Review this work (round {round}):\n{work}\nApprove it, or request specific changes."
+ROUTE_ASK = "\n\nAnswer with only one of these labels: {labels}."
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,10 @@ class NodeRef:
         return f"NodeRef({self.name!r})"
 
 
+Branch = str | NodeRef | Sequence[str | NodeRef]
+"""The nodes of one branch of a route: a node name or ``NodeRef``, or a sequence of them."""
+
+
 class Declaration:
     """A graph being declared: its name, inputs, defaults and nodes.
 
@@ -107,6 +115,8 @@ class Declaration:
         )
         self.advisor = advisor
         self._declared: dict[str, Declared] = {}
+        # Branch nodes of a route that are not declared yet, with the routes they run after.
+        self._routed_later: dict[str, list[str]] = {}
         self._version = 0  # bumped by every change, so a validated form knows it is stale
 
     @property
@@ -153,6 +163,7 @@ class Declaration:
 
     def _declare(self, name: str, node: Node | Subgraph, after: Iterable[str | NodeRef]) -> NodeRef:
         deps = [d.name if isinstance(d, NodeRef) else d for d in after]
+        deps += [r for r in self._routed_later.pop(name, ()) if r not in deps]
         self._declared[name] = Declared(node, deps)
         self._version += 1
         return NodeRef(self, name)
@@ -285,6 +296,95 @@ class Declaration:
         )
         return self._declare(name, node, after)
 
+    def route(
+        self,
+        name: str,
+        classifier: Role | Step,
+        branches: Mapping[str, Branch],
+        *,
+        task: str | None = None,
+        after: Iterable[str | NodeRef] = (),
+    ) -> NodeRef:
+        """A conditional branch: ``classifier`` picks one label of ``branches``; the nodes
+        listed under it run, the nodes listed under the other labels are ``not_taken``.
+
+        The classifier is an async step returning a label, or a (cheap) role given ``task``
+        whose answer is the label (or whose structured output has a ``route`` field). Each
+        branch node runs after this node (declared before or after it). Below the branches, a
+        node none of whose dependencies was taken is not taken either; a node with at least
+        one taken dependency runs once those passed (it joins the branches) and sees only
+        their outputs. The output is ``{"route": label}``; the choice is recorded, and a
+        resume keeps it without asking the classifier again.
+
+        Example:
+            >>> graph.route("triage", classify, {"easy": "quick", "hard": ["deep", "check"]})
+        """
+        self._check_new_name(name)
+        targets = {label: _names(nodes) for label, nodes in branches.items()}
+        node = RouteNode(name, self._classifier(name, classifier, task, targets), targets)
+        ref = self._declare(name, node, after)
+        for target in dict.fromkeys(t for nodes in targets.values() for t in nodes):
+            if target in self._declared:
+                self._add_dependency(target, name)
+            else:
+                self._routed_later.setdefault(target, []).append(name)
+        return ref
+
+    def route_model(
+        self,
+        name: str,
+        role: Role,
+        task: str,
+        *,
+        classifier: Role | Step,
+        models: Mapping[str, str],
+        classifier_task: str | None = None,
+        after: Iterable[str | NodeRef] = (),
+    ) -> NodeRef:
+        """A role node whose model a classifier picks per run (``{"easy": "haiku", "hard":
+        "opus"}``): only the chosen label's ``<name>.<label>`` record runs; the others are
+        recorded ``not_taken``. The output is the chosen run's output.
+
+        ``classifier`` is as for ``route``; a role classifier is given ``classifier_task``
+        (by default the node's own ``task``)."""
+        self._check_new_name(name)
+        labels = {label: () for label in models}
+        ask = classifier_task or (task if isinstance(classifier, Role) else None)
+        found = self._classifier(name, classifier, ask, labels)
+        choices = tuple(
+            self._role_node(scoped(name, label), dataclasses.replace(role, model=model), task)
+            for label, model in models.items()
+        )
+        return self._declare(name, RoutedNode(name, found, choices), after)
+
+    def _classifier(
+        self, name: str, classifier: Any, task: str | None, labels: Mapping[str, Any]
+    ) -> Work:
+        if len(labels) < 2:
+            raise GraphError(f"route {name!r}: give at least two branches to choose from")
+        for label in labels:
+            if not is_node_name(label):
+                raise GraphError(
+                    f"route {name!r}: branch label {label!r} is not valid; use letters, digits "
+                    "and _ (it names the record of the choice), e.g. 'easy'"
+                )
+        if not isinstance(classifier, Role):
+            return self._step_node(scoped(name, "classify"), classifier, task, None, 0)
+        output = classifier.output
+        if output is not None and "route" not in output.model_fields:
+            raise GraphError(
+                f"route {name!r}: classifier {classifier.name!r} answers with {output.__name__}, "
+                "which has no 'route' field; add `route: str` to it, or drop output= and "
+                "answer with the label"
+            )
+        if not task:
+            raise GraphError(
+                f"route {name!r}: classifier role {classifier.name!r} needs a task, e.g. "
+                f"task='Is this question easy or hard? {{question}}'"
+            )
+        ask = ROUTE_ASK.format(labels=", ".join(labels))
+        return self._role_node(scoped(name, "classify"), classifier, task + ask)
+
     def step(
         self, name: str | None = None, *, after: Iterable[str | NodeRef] = (), **kw: Any
     ) -> Callable[[Step], Step]:
@@ -382,3 +482,9 @@ class Declaration:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, nodes={list(self._declared)})"
+
+
+def _names(nodes: Branch) -> tuple[str, ...]:
+    """A branch's node names: one name or ``NodeRef``, or a sequence of them."""
+    many = [nodes] if isinstance(nodes, str | NodeRef) else list(nodes)
+    return tuple(n.name if isinstance(n, NodeRef) else n for n in many)

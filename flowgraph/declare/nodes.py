@@ -1,5 +1,5 @@
 """Node kinds: what a graph node is — a role's tool loop, a function step, or a pattern (map,
-race, review loop, approval gate, checklist) built from them. A subgraph is not a kind: the
+race, review loop, approval gate, checklist, route) built from them. A subgraph is not a kind: the
 graph that uses it takes in its nodes as ``<name>.<node>`` when it is validated.
 
 Each kind is frozen data that answers for itself what the compiler and the runner ask of it:
@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Literal
 from flowgraph.declare.advisor import Advisor
 from flowgraph.declare.context import Context
 from flowgraph.declare.identity import function_identity
-from flowgraph.declare.names import local_of
+from flowgraph.declare.names import local_of, scope_of, scoped
 from flowgraph.declare.role import Role
 from flowgraph.errors import EndpointUnreachableError, GraphError, NodeError, TransientModelError
 
@@ -30,6 +30,8 @@ __all__ = [
     "RaceNode",
     "ReviewLoopNode",
     "RoleNode",
+    "RouteNode",
+    "RoutedNode",
     "RoleTask",
     "Step",
     "StepNode",
@@ -295,4 +297,110 @@ class ChecklistNode(_Pattern):
                 "check": function_identity(self.check) if self.check else None}  # fmt: skip
 
 
-Node = RoleNode | StepNode | MapNode | RaceNode | ReviewLoopNode | GateNode | ChecklistNode
+def _classifier_tasks(classifier: Work) -> tuple[RoleTask, ...]:
+    return ((classifier, frozenset()),) if isinstance(classifier, RoleNode) else ()
+
+
+@dataclass(frozen=True)
+class RouteNode(_Pattern):
+    """A classifier picks one branch; the nodes of the other branches are not taken.
+
+    ``branches`` maps each label to the nodes that run only when it is chosen (each runs
+    after this node); its output is ``{"route": label}``.
+    """
+
+    kind: ClassVar[str] = "route"
+    links: ClassVar[bool] = True
+
+    name: str
+    classifier: Work
+    branches: Mapping[str, tuple[str, ...]]
+    after: tuple[str, ...] = ()
+
+    @property
+    def model(self) -> str:
+        return self.classifier.model if isinstance(self.classifier, RoleNode) else ""
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The branch labels, in declaration order."""
+        return tuple(self.branches)
+
+    def not_chosen(self, label: str) -> frozenset[str]:
+        """The nodes that do not run when ``label`` is chosen (a node listed under it too
+        runs)."""
+        chosen = set(self.branches.get(label, ()))
+        return frozenset(n for nodes in self.branches.values() for n in nodes if n not in chosen)
+
+    def role_tasks(self) -> tuple[RoleTask, ...]:
+        return _classifier_tasks(self.classifier)
+
+    def link(self, nodes: Mapping[str, Node]) -> RouteNode:
+        """Check the branch nodes exist; inside a subgraph, name them as the parent does; a
+        subgraph as a branch stands for its first nodes (they run after the route)."""
+        scope = scope_of(self.name)
+        branches: dict[str, tuple[str, ...]] = {}
+        for label, targets in self.branches.items():
+            found: list[str] = []
+            for target in (scoped(scope, t) if scope else t for t in targets):
+                if target not in nodes:
+                    top = ", ".join(n for n in nodes if "." not in n)
+                    raise GraphError(
+                        f"route {self.name!r} sends {label!r} to {target!r}, which does not "
+                        f"exist; nodes are: {top}"
+                    )
+                inside = [n for n, node in nodes.items()
+                          if n.startswith(target + ".") and self.name in node.after]  # fmt: skip
+                found += [target, *inside]
+            branches[label] = tuple(found)
+        return replace(self, branches=branches)
+
+    def spec(self) -> dict[str, Any]:
+        return {"kind": "route", "classifier": self.classifier.spec(),
+                "branches": {k: list(v) for k, v in self.branches.items()}}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RoutedNode(_Pattern):
+    """One role node whose model a classifier picks: ``choices`` holds the role on each
+    label's model (records ``<name>.<label>``); only the chosen one runs."""
+
+    kind: ClassVar[str] = "routed"
+
+    name: str
+    classifier: Work
+    choices: tuple[RoleNode, ...]
+    after: tuple[str, ...] = ()
+
+    @property
+    def model(self) -> str:
+        return " | ".join(f"{local_of(c.name)}: {c.model}" for c in self.choices)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Each choice's label (its record is ``<name>.<label>``)."""
+        return tuple(local_of(c.name) for c in self.choices)
+
+    @property
+    def role_name(self) -> str | None:  # type: ignore[override]
+        return self.choices[0].role.name
+
+    def role_tasks(self) -> tuple[RoleTask, ...]:
+        return _classifier_tasks(self.classifier) + tuple((c, frozenset()) for c in self.choices)
+
+    def spec(self) -> dict[str, Any]:
+        return {"kind": "routed", "classifier": self.classifier.spec(),
+                "choices": [c.spec() for c in self.choices]}  # fmt: skip
+
+
+Node = (
+    RoleNode
+    | StepNode
+    | MapNode
+    | RaceNode
+    | ReviewLoopNode
+    | GateNode
+    | ChecklistNode
+    | RouteNode
+    | RoutedNode
+)

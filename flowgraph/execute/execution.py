@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import hashlib
 import json
 import re
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from flowgraph.agent.loop import run_role
 from flowgraph.compile.validation import ValidGraph
 from flowgraph.declare.context import Context
 from flowgraph.declare.names import top_of
-from flowgraph.declare.nodes import RoleNode, StepNode, Work
+from flowgraph.declare.nodes import RoleNode, RouteNode, StepNode, Work
 from flowgraph.errors import ConfigError
 from flowgraph.events import RunStarted
 from flowgraph.execute.calls import CallPath, check_credentials, default_client, resolve_limits
@@ -221,6 +222,7 @@ class Execution:
             should_retry=lambda name, error: nodes[name].retryable(error),
             backoff=self.options.backoff,
             dependents=self.valid.dependents,
+            untaken=self._untaken if self._routes else None,
         )
         poller = asyncio.create_task(self._poll_inbox())
         main = asyncio.current_task()
@@ -257,6 +259,19 @@ class Execution:
         for name in self.valid.order:
             if name not in planned:
                 self.recorder.reused(name)
+
+    @functools.cached_property
+    def _routes(self) -> dict[str, RouteNode]:
+        return {n: node for n, node in self.valid.nodes.items() if type(node) is RouteNode}
+
+    def _untaken(self, name: str) -> Collection[str]:
+        """The dependents a route that passed did not choose (its output names the choice,
+        read back from the ledger on resume: the classifier is not asked again)."""
+        route = self._routes.get(name)
+        output = self.state.outputs.get(name) if route is not None else None
+        if route is None or not isinstance(output, dict):
+            return ()
+        return route.not_chosen(str(output.get("route")))
 
     async def _poll_inbox(self) -> None:
         while True:

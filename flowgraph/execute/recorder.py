@@ -111,6 +111,20 @@ class Recorder:
         self.ledger.update_node(name, status=NodeStatus.SKIPPED, error=because)
         self.emit(NodeFinished(name, NodeStatus.SKIPPED, because))
 
+    def not_taken(self, name: str, upstream: str) -> None:
+        """A route left ``name`` out (``upstream`` is the route, or the not-taken node above
+        it): final, not failed, no output."""
+        choice = self.doc.nodes[upstream].route if upstream in self.doc.nodes else None
+        because = (
+            f"route {upstream!r} chose {choice!r}"
+            if choice is not None
+            else f"upstream node {upstream!r} was not taken"
+        )
+        self.ledger.update_node(
+            name, status=NodeStatus.NOT_TAKEN, error=None, output=None, finished_at=now_iso()
+        )
+        self.emit(NodeFinished(name, NodeStatus.NOT_TAKEN, because))
+
     def paused(self, name: str, pause: Paused) -> None:
         self.ledger.update_node(name, status=pause.status, error=str(pause), finished_at=now_iso())
         self.emit(NodeFinished(name, pause.status, str(pause)))

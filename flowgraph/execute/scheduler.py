@@ -6,6 +6,12 @@ run), capped by ``max_concurrency``; a node is retried with backoff while ``shou
 so; a failed node's descendants are skipped while independent branches run on; a paused node's
 descendants wait (they stay pending for a later run); cancellation
 (Ctrl-C, SIGTERM, a caller's timeout) propagates and is never swallowed.
+
+Routes: a node that passed may leave some of its dependents *not taken* (``untaken``: a
+route's unchosen branches). A node is not taken when a route left it out, or when none of its
+dependencies was taken; a node with at least one taken dependency runs once those passed (a
+not-taken dependency counts as done, without an output). Not taken is final: its dependents
+are told at once, as for a node that passed.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ class Hooks(Protocol):
     def skipped(self, name: str, because: str) -> None: ...
     def interrupted(self, name: str) -> None: ...
     def paused(self, name: str, pause: Paused) -> None: ...
+    def not_taken(self, name: str, upstream: str) -> None: ...
 
 
 class Scheduler:
@@ -47,6 +54,8 @@ class Scheduler:
         should_retry: whether an error is worth another attempt.
         backoff: the first retry's delay in seconds; it doubles each time, capped at 8 s.
         dependents: each node's direct dependents, when the caller has them already.
+        untaken: for a node that passed (now or in an earlier run), the dependents it did not
+            take (a route's unchosen branches); ``None`` when the graph has no routes.
     """
 
     def __init__(
@@ -63,8 +72,14 @@ class Scheduler:
         should_retry: Callable[[str, BaseException], bool] = lambda _n, _e: False,
         backoff: float = 0.5,
         dependents: Mapping[str, Sequence[str]] | None = None,
+        untaken: Callable[[str], Collection[str]] | None = None,
     ) -> None:
         self._todo = set(todo)
+        self._after = after
+        self._untaken_of = untaken
+        # Per node to run, how many of its dependencies were not taken (set to all of them
+        # when a route left it out); only routed graphs fill it.
+        self._untaken: dict[str, int] = {}
         self._run_node = run_node
         self._hooks = hooks
         self._timeouts = timeouts or {}
@@ -85,17 +100,26 @@ class Scheduler:
                     built[dep].append(name)
             dependents = built
         self._dependents = dependents
+        if untaken is not None:  # routes that passed in an earlier run keep their choice
+            for name in order:
+                if name not in self._todo:
+                    for child in untaken(name):
+                        if child in self._todo:
+                            self._untaken[child] = len(after[child])
         self._ready = [n for n in order if n in self._todo and self._waiting[n] == 0]
         for name in self._ready:
             del self._waiting[name]
         self._group: asyncio.TaskGroup | None = None
 
     async def run(self) -> None:
-        """Run until every node in ``todo`` has passed, failed or been skipped."""
+        """Run until every node in ``todo`` has passed, failed, been skipped or not taken."""
         async with asyncio.TaskGroup() as group:
             self._group = group
             for name in self._ready:
-                group.create_task(self._node(name), name=name)
+                if self._untaken and self._is_untaken(name):
+                    self._leave_out(name, self._upstream_untaken(name))
+                else:
+                    group.create_task(self._node(name), name=name)
 
     async def _node(self, name: str) -> None:
         if self._limit is None and self._timeouts.get(name) is None:
@@ -116,6 +140,9 @@ class Scheduler:
         if not ok:
             self._skip_below(name)
             return
+        if self._untaken_of is not None:
+            self._release(name, self._untaken_of(name))
+            return
         waiting = self._waiting
         assert self._group is not None
         for child in self._dependents[name]:
@@ -127,6 +154,48 @@ class Scheduler:
             else:
                 del waiting[child]
                 self._group.create_task(self._node(child), name=child)
+
+    def _release(self, done: str, untaken: Collection[str] | None) -> None:
+        """Tell ``done``'s dependents it is over: ``untaken`` (all of them when ``None``: it
+        was not taken itself) were left out. A dependent whose last dependency this was
+        starts, or is not taken in turn."""
+        stack = [(done, untaken)]
+        waiting = self._waiting
+        assert self._group is not None
+        while stack:
+            done, untaken = stack.pop()
+            for child in self._dependents[done]:
+                left = waiting.get(child)
+                if left is None:
+                    continue  # not to run now, or skipped
+                if untaken is None or child in untaken:
+                    routed = untaken is not None  # a route's choice leaves it out at once
+                    count = len(self._after[child]) if routed else self._untaken.get(child, 0) + 1
+                    self._untaken[child] = count
+                if left > 1:
+                    waiting[child] = left - 1
+                elif self._is_untaken(child):
+                    del waiting[child]
+                    self._hooks.not_taken(child, done)
+                    stack.append((child, None))
+                else:
+                    del waiting[child]
+                    self._group.create_task(self._node(child), name=child)
+
+    def _is_untaken(self, name: str) -> bool:
+        return self._untaken.get(name, 0) >= len(self._after[name]) > 0
+
+    def _leave_out(self, name: str, upstream: str) -> None:
+        self._hooks.not_taken(name, upstream)
+        self._release(name, None)
+
+    def _upstream_untaken(self, name: str) -> str:
+        """The route (or not-taken node) upstream of ``name`` that left it out, for the record."""
+        assert self._untaken_of is not None
+        for dep in self._after[name]:
+            if name in self._untaken_of(dep):
+                return dep
+        return self._after[name][0]
 
     async def _attempts(self, name: str, attempt: int = 1) -> bool | None:
         try:

@@ -23,11 +23,12 @@ def describe(doc: LedgerDoc, run_dir: Path | None) -> None:
     passed = len(by_status.get("passed", []))
     parts = [f"{passed} of {len(top)} nodes passed"]
     for status in ("running", "waiting_approval", "incomplete", "failed", "skipped",
-                   "interrupted", "budget_exceeded", "pending"):  # fmt: skip
+                   "interrupted", "budget_exceeded", "pending", "not_taken"):  # fmt: skip
         names = by_status.get(status, [])
         if names:
             more = f" and {len(names) - 5} more" if len(names) > 5 else ""
             parts.append(f"{status}: {', '.join(names[:5])}{more}")
+    parts += [f"route {n} chose {r.route}" for n, r in doc.nodes.items() if r.route is not None]
     if doc.checklist:
         done = sum(1 for f in doc.features if f.passes)
         parts.append(f"checklist {done} of {len(doc.features)} items pass")
@@ -39,8 +40,10 @@ def describe(doc: LedgerDoc, run_dir: Path | None) -> None:
     doc.current_state = f"run {doc.status}; " + "; ".join(parts)
     doc.next_step = _next_step(doc, by_status, run_dir)
     if not doc.checklist:
-        doc.features = [
-            Feature.model_construct(name=n, passes=r.status == "passed") for n, r in top.items()
+        doc.features = [  # a branch a route did not take is not work left to do
+            Feature.model_construct(name=n, passes=r.status == "passed")
+            for n, r in top.items()
+            if r.status != "not_taken"
         ]
 
 
@@ -48,6 +51,11 @@ def _next_step(doc: LedgerDoc, by_status: Mapping[str, list[str]], run_dir: Path
     where = str(run_dir) if run_dir else "<run dir>"
     status = doc.status
     if status == "passed":
+        if by_status.get("not_taken"):
+            return (
+                "nothing left to do: every node passed or was on a branch its route did not "
+                "take; outputs are in ledger.json"
+            )
         return "nothing left to do: every node passed; outputs are in ledger.json"
     if status == "running":
         return f"the run is in progress; `flowgraph status {where}` shows it"

@@ -37,7 +37,7 @@ def post(run_dir: str | Path, kind: Kind, node: str, text: str = "") -> dict[str
             f"node {node!r} is a {record.kind} node, not an approval gate, and no tool call of "
             "it waits for approval; approve a gate node or a node that is waiting_approval"
         )
-    if kind == "steer" and record.status in ("passed", "failed", "skipped"):
+    if kind == "steer" and record.status in ("passed", "failed", "skipped", "not_taken"):
         raise ConfigError(
             f"node {node!r} already {record.status}; steer a node that is running or pending"
         )

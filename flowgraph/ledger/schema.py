@@ -75,9 +75,10 @@ class NodeRecord:
     decision: dict[str, Any] | None = None  # an approval gate's approval or rejection
     steering: list[dict[str, Any]] = field(default_factory=list)
     # What patterns record: a map's failed items, a race's winner and its contenders' checks,
-    # a checklist's last failed item.
+    # a checklist's last failed item, a route's chosen branch.
     failed_items: list[int] = field(default_factory=list)
     winner: str | None = None
+    route: str | None = None
     check_passed: bool | None = None
     last_failure: dict[str, Any] | None = None
     # A writer node's changes to the workspace: the files, and the diff's file in the run dir.
