@@ -390,7 +390,8 @@ class Execution:
         if previous and previous.status == "passed" and previous.fingerprint == fingerprint:
             return self.ledger.output(record)
         self.recorder.sub_started(record, kind=unit.kind, parent=parent,
-                                  fingerprint=fingerprint, role=unit.role_name)  # fmt: skip
+                                  fingerprint=fingerprint, role=unit.role_name,
+                                  model=unit.model)  # fmt: skip
         if ctx.node != record:  # the unit runs, is billed and is steered as its record
             ctx = dataclasses.replace(ctx, node=record)
         try:
