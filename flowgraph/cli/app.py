@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import json
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
@@ -370,8 +371,10 @@ def invoke(argv: Sequence[str] | None = None) -> int:
     stderr and returns 2; a bug still raises, with its traceback.
     """
     try:
-        code = app(args=None if argv is None else list(argv), prog_name="flowgraph",
-                   standalone_mode=False)  # fmt: skip
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            code = app(args=None if argv is None else list(argv), prog_name="flowgraph",
+                       standalone_mode=False)  # fmt: skip
     except FlowgraphError as exc:
         return _fail(str(exc))
     except _usage_error() as exc:
@@ -389,6 +392,19 @@ def invoke(argv: Sequence[str] | None = None) -> int:
 def main() -> None:
     """Console entry point (``flowgraph``)."""
     sys.exit(invoke())
+
+
+def _show_warning(message: Any, category: Any, *where: Any, **more: Any) -> None:
+    """flowgraph's own warnings as one ``warning: ...`` line; others as Python shows them."""
+    from flowgraph.compile.validation import UnpricedModelWarning
+
+    if issubclass(category, UnpricedModelWarning):
+        print(f"warning: {message}", file=sys.stderr)
+    else:
+        _PYTHON_SHOWWARNING(message, category, *where, **more)
+
+
+_PYTHON_SHOWWARNING = warnings.showwarning
 
 
 def _fail(message: str) -> int:
