@@ -18,7 +18,6 @@ from rich.live import Live
 from rich.text import Text
 
 from flowgraph.cli.tables import Column, fit_table, notes, styled
-from flowgraph.declare.names import local_of
 from flowgraph.events import (
     AdvisorConsulted,
     AdvisorWarning,
@@ -60,13 +59,14 @@ class _Row:
             return ""
         return f"{(self.ended or time.monotonic()) - self.started:.1f}s"
 
-    def parts_text(self) -> str:
-        """``3 of 7 parts passed; running: review[3], review[4]``."""
+    def parts_text(self, name: str) -> str:
+        """``3 of 7 parts passed; running: review[3], review[4]`` for node ``name``."""
         if not self.parts:
             return ""
         passed = sum(1 for s in self.parts.values() if s == "passed")
-        running = [local_of(n) or n for n, s in self.parts.items() if s == "running"]
-        failed = [local_of(n) or n for n, s in self.parts.items() if s == "failed"]
+        # A review round "loop.review2" is "review2" on its loop's line; an item keeps "[3]".
+        running = [n.removeprefix(name + ".") for n, s in self.parts.items() if s == "running"]
+        failed = [n.removeprefix(name + ".") for n, s in self.parts.items() if s == "failed"]
         text = f"{passed} of {len(self.parts)} parts passed"
         for word, names in (("running", running), ("failed", failed)):
             if names:
@@ -237,6 +237,6 @@ class _View:
 
 def _notes(rows: dict[str, _Row]) -> Iterator[tuple[str, str]]:
     for name, row in rows.items():
-        for text in (row.parts_text(), row.note):
+        for text in (row.parts_text(name), row.note):
             if text:
                 yield name, text

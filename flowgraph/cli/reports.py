@@ -157,13 +157,16 @@ def tokens_in(usage: dict[str, int]) -> int:
 
 
 def _status_cell(doc: LedgerDoc, name: str, r: NodeRecord) -> str:
-    """The status, coloured; a race contender says whether its check passed and who won."""
+    """The status, coloured; a race contender says whether its check failed, and whether it
+    won or lost."""
     text = str(r.status)
     parent = doc.nodes.get(r.parent or "")
+    winner = parent.winner if parent is not None else None
     if r.check_passed is False:
         text = "check failed"
-    elif parent is not None and parent.winner is not None and parent.winner == local_of(name):
-        text = "passed, won"
+    elif winner is not None and r.status == "passed":
+        # A contender stopped once another won may have passed its work and never been checked.
+        text = "passed, won" if winner == local_of(name) else "passed, lost"
     return styled(text)
 
 

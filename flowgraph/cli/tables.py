@@ -79,6 +79,7 @@ def notes(lines: Sequence[tuple[str, str]]) -> list[Text]:
 _STYLE = {
     "passed": "green",
     "passed, won": "bold green",
+    "passed, lost": "dim",
     "passed (reused)": "green",
     "failed": "red",
     "check failed": "red",
