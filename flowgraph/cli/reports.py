@@ -1,6 +1,7 @@
 """What ``flowgraph status`` and ``flowgraph cost`` print: tables for people, JSON for scripts.
 
-Both read a ledger only; they never import the SDK, so they start fast.
+Both read the run directory only (the ledger; status also the inbox, for decisions no run has
+acted on yet) and never take the run over; they never import the SDK, so they start fast.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from flowgraph.money.accounting import TOKEN_FIELDS, rollup
 from flowgraph.status import RunStatus
 
 __all__ = [
-    "cost_summary",
     "as_it_stands",
+    "cost_summary",
     "is_driven",
     "print_cost",
     "print_status",
@@ -222,7 +223,7 @@ def _swaps(record: NodeRecord) -> list[dict[str, Any]]:
     chain or the endpoint itself chose it."""
     found: list[dict[str, Any]] = []
     for entry in record.served:
-        tried = [f for f in entry.get("fallbacks") or () if f.get("outcome") != "skipped"]
+        tried = list(entry.get("fallbacks") or ())  # failed, or skipped (its breaker open)
         turn, served = entry.get("turn"), entry.get("model")
         if entry.get("requested"):
             found.append({"turn": turn, "requested": entry["requested"], "served": served,
