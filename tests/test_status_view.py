@@ -85,7 +85,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]
     return run_dir, seen
 
 
-def test_status_fits_80_and_100_columns_with_every_model_id_whole(
+def test_status_and_cost_fit_80_and_100_columns_with_every_model_id_whole(
     demo_run: tuple[Path, list[str]], cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run_dir, _ = demo_run
@@ -97,6 +97,8 @@ def test_status_fits_80_and_100_columns_with_every_model_id_whole(
         header = text.splitlines()[1].split()
         assert header[:3] == ["node", "status", "model"]  # one header line, at the top
         assert "error" not in header
+        spent = cli("cost", str(run_dir)).stdout  # two models cut short would read as one
+        assert_fits(spent, width, [*models, BACKEND_FALLBACK])
 
 
 def test_the_live_view_fits_and_shows_a_node_starting_before_its_first_reply(

@@ -17,7 +17,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.live import Live
 from rich.text import Text
 
-from flowgraph.cli.tables import Column, fit_table, notes, styled
+from flowgraph.cli.tables import Column, add_row, fit_table, notes, styled
 from flowgraph.events import (
     AdvisorConsulted,
     AdvisorWarning,
@@ -223,8 +223,7 @@ class _View:
         for name, row in rows.items():
             cells = (name, styled(row.status), row.model, str(row.turns or ""),
                      str(row.tools or ""), row.advisor, row.elapsed())  # fmt: skip
-            for column, cell in zip(columns, cells, strict=True):
-                column.cells.append(cell)
+            add_row(columns, cells)
         table, _ = fit_table(columns, console, options)
         yield Text(self.progress.title, style="bold")
         yield table

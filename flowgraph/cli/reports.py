@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from flowgraph.agent.consult_monitor import warnings_for
-from flowgraph.cli.tables import Column, fit_table, notes, styled
+from flowgraph.cli.tables import Column, add_row, fit_table, notes, styled
 from flowgraph.declare.names import local_of
 from flowgraph.errors import FlowgraphError
 from flowgraph.execute.summary import describe
@@ -124,8 +124,7 @@ def print_status(doc: LedgerDoc, console: Console | None = None) -> None:
                Column("cost", 7, "right")]  # fmt: skip
     for name, record in doc.nodes.items():
         cells = _status_row(doc, name, record)
-        for column, cell in zip(columns, cells, strict=True):
-            column.cells.append(cell)
+        add_row(columns, cells)
     table, dropped = fit_table(columns, console)
     console.print(table)
     if dropped:
@@ -304,6 +303,23 @@ def _warnings(name: str, record: NodeRecord) -> list[dict[str, str]]:
     return list(found.values())
 
 
+def _print_spend(console: Console, axis: str, rows: dict[str, Any]) -> None:
+    """One ``by <axis>`` table of tokens and USD, fitted to the terminal."""
+    # Whole ids or no column: two models cut to "claude-sonnet…" would read as one.
+    columns = [Column(axis, 9, always=True), Column("calls", 5, "right"),
+               *(Column(header, keep, "right") for header, keep in zip(
+                   ("input", "output", "cache write", "cache read"), (4, 6, 2, 3), strict=True)),
+               Column("USD", 9, "right", always=True)]  # fmt: skip
+    for key, row in rows.items():
+        cells = (key, str(row["calls"]), *(str(row[f]) for f in TOKEN_FIELDS),
+                 _usd(row["cost_usd"]))  # fmt: skip
+        add_row(columns, cells)
+    table, dropped = fit_table(columns, console)
+    hidden = f" [dim](hidden to fit: {', '.join(dropped)})[/]" if dropped else ""
+    console.print(f"[bold]by {axis}[/]{hidden}")
+    console.print(table)
+
+
 def print_cost(doc: LedgerDoc) -> None:
     """Tables of spend by node, role, model, endpoint and kind, and the run's total."""
     costs = cost_summary(doc)
@@ -313,14 +329,7 @@ def print_cost(doc: LedgerDoc) -> None:
         rows = costs[f"by_{axis}"]
         if not rows:
             continue
-        table = Table(title=f"by {axis}", title_justify="left")
-        table.add_column(axis)
-        for column in ("calls", "input", "output", "cache write", "cache read", "USD"):
-            table.add_column(column, justify="right")
-        for key, row in rows.items():
-            table.add_row(key, str(row["calls"]), *(str(row[f]) for f in TOKEN_FIELDS),
-                          _usd(row["cost_usd"]))  # fmt: skip
-        console.print(table)
+        _print_spend(console, axis, rows)
     if costs["advisor_by_role"]:
         table = Table(title="advisor consults by role", title_justify="left")
         for column in ("role", "turns", "consults", "consults per turn", "advisor USD"):

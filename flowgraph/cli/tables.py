@@ -17,7 +17,7 @@ from rich.console import Console, ConsoleOptions
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["Column", "fit_table", "notes", "styled"]
+__all__ = ["Column", "add_row", "fit_table", "notes", "styled"]
 
 
 @dataclass
@@ -33,6 +33,12 @@ class Column:
     justify: Literal["left", "right"] = "left"
     always: bool = False
     cells: list[str] = field(default_factory=list)
+
+
+def add_row(columns: Sequence[Column], cells: Sequence[str]) -> None:
+    """Add one row: a cell to each column, in order."""
+    for column, cell in zip(columns, cells, strict=True):
+        column.cells.append(cell)
 
 
 def _table(columns: Sequence[Column], rows: int) -> Table:
