@@ -263,7 +263,7 @@ def _advisor_cell(record: NodeRecord) -> str:
     run = state.get("run") or {}
     if run.get("left") is not None:
         left += f" (run {run['left']})"
-    return f"{ok} consults, {_usd(usd)}{left}"
+    return f"{ok} consult{'' if ok == 1 else 's'}, {_usd(usd)}{left}"
 
 
 def cost_summary(doc: LedgerDoc) -> dict[str, Any]:
