@@ -111,6 +111,17 @@ def test_the_live_view_fits_and_shows_a_node_starting_before_its_first_reply(
     assert architect[-1] == "passed"
 
 
+def test_a_slow_start_says_what_the_node_waits_for() -> None:
+    progress = Progress(io.StringIO(), live=False)
+    progress(_started("plan"))
+    progress(NodeStarted("plan", 1, "claude-opus-5-5"))
+    assert "waiting for its first model reply" not in render(progress.view(), 80)
+    progress.rows["plan"].started -= 3  # three seconds on, and still no reply
+    text = render(progress.view(), 80)
+    assert _status_of("plan", text) == "starting"
+    assert "plan: waiting for its first model reply" in text
+
+
 def test_a_fallback_note_shows_while_the_node_runs_and_goes_when_it_passes(
     demo_run: tuple[Path, list[str]],
 ) -> None:

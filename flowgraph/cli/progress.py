@@ -234,8 +234,16 @@ class _View:
         yield Text("")
 
 
+# Past this many seconds "starting" gets a word of why (the first call of a process also loads
+# the model client, which takes seconds on a loaded machine).
+_SLOW_START = 2.0
+
+
 def _notes(rows: dict[str, _Row]) -> Iterator[tuple[str, str]]:
+    now = time.monotonic()
     for name, row in rows.items():
-        for text in (row.parts_text(name), row.note):
+        slow = row.status == "starting" and now - (row.started or now) > _SLOW_START
+        waiting = "waiting for its first model reply (a run's first call also loads the client)"
+        for text in (row.parts_text(name), row.note, waiting if slow else ""):
             if text:
                 yield name, text
