@@ -47,6 +47,7 @@ class NodeStarted:
     node: str
     attempt: int
     model: str
+    parent: str | None = None  # set for a pattern's part: a map item, a review round...
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,12 +166,15 @@ class NodeRetrying:
 @dataclass(frozen=True, slots=True)
 class NodeFinished:
     """A node reached a final state: passed, failed, skipped, interrupted, not taken (a route
-    chose another branch; ``error`` says which), or kept from a previous run (``reused``)."""
+    chose another branch; ``error`` says which), or kept from a previous run (``reused``). A
+    pattern's parts (map items, review rounds, race contenders) start and finish too, with
+    ``parent`` naming their node."""
 
     node: str
     status: str
     error: str | None = None
     reused: bool = False
+    parent: str | None = None  # set for a pattern's part: a map item, a review round...
 
 
 @dataclass(frozen=True, slots=True)

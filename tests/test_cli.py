@@ -122,4 +122,4 @@ def test_cost_and_status_show_advisor_spend_apart(tmp_path: Path, cli: Cli) -> N
     total = data["by_kind"]["executor"]["cost_usd"] + data["by_kind"]["advisor"]["cost_usd"]
     assert data["run"]["cost_usd"] == total
     status = cli("status", "r", cwd=tmp_path)
-    assert "1 consults, $" in status.stdout
+    assert "build: advisor: 1 consult, $" in status.stdout

@@ -131,7 +131,7 @@ def test_status_shows_the_unchosen_branch_not_taken(
     assert "quick: not_taken: route 'triage' chose 'hard'" in ran.stdout
     shown = cli("status", str(run_dir))
     assert shown.returncode == 0
-    rows = {line.split("│")[1].strip(): line for line in shown.stdout.splitlines() if "│" in line}
+    rows = {line.split()[0]: line for line in shown.stdout.splitlines() if line.strip()}
     assert "not_taken" in rows["quick"] and "passed" in rows["expert"] and OPUS in rows["expert"]
     assert "route triage chose hard" in shown.stdout
     assert "every node passed or was on a branch its route did not take" in shown.stdout

@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import json
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
@@ -138,15 +139,25 @@ def _execute(graph: Graph, input: dict[str, Any] | None, options: RunOptions) ->
         except (asyncio.CancelledError, KeyboardInterrupt):
             result = None
     if result is None:
-        typer.echo(f"stopped; what was running is recorded. Resume: flowgraph resume {run_dir}")
+        _say(f"stopped; what was running is recorded. Resume: flowgraph resume {run_dir}")
         raise typer.Exit(130)
     doc = Ledger.read(run_dir)
-    typer.echo(f"run {result.run_id} {result.status}: {doc.current_state}")
-    typer.echo(f"ledger: {run_dir / 'ledger.json'}")
-    typer.echo(f"next: {doc.next_step}")
-    typer.echo(f"status: flowgraph status {run_dir}")
+    _say(f"run {result.run_id} {result.status}: {doc.current_state}")
+    _say(f"ledger: {run_dir / 'ledger.json'}")
+    _say(f"next: {doc.next_step}")
+    _say(f"status: flowgraph status {run_dir}")
     # Waiting for a person or for the next batch of checklist items is not a failure.
     raise typer.Exit(1 if RunStatus(result.status).is_failure else 0)
+
+
+def _say(text: str) -> None:
+    """A line for people: on a terminal it wraps between words, not inside one."""
+    if sys.stdout.isatty():
+        from rich.console import Console
+
+        Console(highlight=False).print(text, markup=False)
+    else:
+        typer.echo(text)
 
 
 def _new_run(graph: Graph, run_dir: Path | None) -> tuple[Path, str | None]:
@@ -228,9 +239,9 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Show a run's state from its ledger (safe while another process drives it)."""
-    from flowgraph.cli.reports import print_status, status_summary, with_liveness
+    from flowgraph.cli.reports import as_it_stands, print_status, status_summary
 
-    doc = with_liveness(Ledger.read(run_dir), run_dir)
+    doc = as_it_stands(Ledger.read(run_dir), run_dir)
     if as_json:
         typer.echo(json.dumps(status_summary(doc), indent=2))
     else:
@@ -306,7 +317,7 @@ def demo(
     _setup_logs(log_json, verbose)
     graph = load_graph("flowgraph.demo:offline_demo", {"delay": delay})
     directory, run_id = _new_run(graph, run_dir)
-    typer.echo(
+    _say(
         "flowgraph demo: five roles on SCRIPTED models, served by a local Messages-API "
         "emulator through the anthropic SDK (no network, no API key needed), working on a "
         f"sample project in {directory / 'workspace'}"
@@ -360,8 +371,10 @@ def invoke(argv: Sequence[str] | None = None) -> int:
     stderr and returns 2; a bug still raises, with its traceback.
     """
     try:
-        code = app(args=None if argv is None else list(argv), prog_name="flowgraph",
-                   standalone_mode=False)  # fmt: skip
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            code = app(args=None if argv is None else list(argv), prog_name="flowgraph",
+                       standalone_mode=False)  # fmt: skip
     except FlowgraphError as exc:
         return _fail(str(exc))
     except _usage_error() as exc:
@@ -379,6 +392,19 @@ def invoke(argv: Sequence[str] | None = None) -> int:
 def main() -> None:
     """Console entry point (``flowgraph``)."""
     sys.exit(invoke())
+
+
+def _show_warning(message: Any, category: Any, *where: Any, **more: Any) -> None:
+    """flowgraph's own warnings as one ``warning: ...`` line; others as Python shows them."""
+    from flowgraph.compile.validation import UnpricedModelWarning
+
+    if issubclass(category, UnpricedModelWarning):
+        print(f"warning: {message}", file=sys.stderr)
+    else:
+        _PYTHON_SHOWWARNING(message, category, *where, **more)
+
+
+_PYTHON_SHOWWARNING = warnings.showwarning
 
 
 def _fail(message: str) -> int:

@@ -17,13 +17,22 @@ from pydantic import BaseModel
 from flowgraph.compile import mermaid
 from flowgraph.compile.fingerprints import fingerprint_of, node_fingerprints
 from flowgraph.declare import templates
+from flowgraph.declare.aliases import MODEL_ALIASES
 from flowgraph.declare.builder import Declaration, Subgraph
 from flowgraph.declare.context import Context
 from flowgraph.declare.names import scope_of, scoped
 from flowgraph.declare.nodes import Node, RoleNode, RouteNode, Step, StepNode
 from flowgraph.errors import GraphError
+from flowgraph.models.endpoints import prefix_of
+from flowgraph.money.pricing import Pricing
 
-__all__ = ["ValidGraph"]
+__all__ = ["UnpricedModelWarning", "ValidGraph"]
+
+
+class UnpricedModelWarning(UserWarning):
+    """A model the graph uses has no price: the run goes ahead, but what it costs will read
+    "unknown" (a misspelt model id is the usual cause). Silence it with
+    ``warnings.filterwarnings("ignore", category=UnpricedModelWarning)``."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +130,34 @@ class ValidGraph:
         """Mermaid flowchart text."""
         return mermaid.render(self.order, self.nodes)
 
+    def unpriced(self, pricing: Pricing) -> list[str]:
+        """A warning for each model the graph uses that ``pricing`` has no price for, with
+        the alias or priced model id it is closest to, if any.
+
+        A warning, not an error: an endpoint may serve models the table does not know (a
+        gateway's ``openai/gpt-5.5``); giving such a model a price (under its id, or as
+        ``endpoint:id``) silences it.
+        """
+        users: dict[str, list[str]] = {}
+        for name, node in self.nodes.items():
+            for role_node, _ in node.role_tasks():
+                for model in _models_of(role_node):
+                    if model not in pricing and name not in users.setdefault(model, []):
+                        users[model].append(name)
+        known = [*MODEL_ALIASES, *pricing.table()]
+        found = []
+        for model, nodes in users.items():
+            bare = model[len(prefix_of(model)) :]  # "gateway:claude-sonet-4-6" -> the id
+            near = difflib.get_close_matches(bare, known, n=1)
+            hint = f"did you mean {near[0]!r}? " if near else ""
+            found.append(
+                f"model {model!r} (node {', '.join(nodes)}) has no price, so its cost will read "
+                f"unknown; {hint}aliases: {', '.join(MODEL_ALIASES)}; if the id is right, "
+                "give it a price: Graph(pricing=Pricing.default().with_prices(...)) or "
+                "`flowgraph run --prices FILE`"
+            )
+        return found
+
     def _check_templates(self) -> None:
         for name, node in self.nodes.items():
             if type(node) is StepNode or scope_of(name):
@@ -195,6 +232,12 @@ class ValidGraph:
                     f"{', '.join(known)}"
                 )
             model = known[step].annotation
+
+
+def _models_of(node: RoleNode) -> tuple[str, ...]:
+    """Every model a role node may call: its own, its fallbacks, its advisor's."""
+    advisor = (node.advisor_model, *node.advisor_fallbacks) if node.advisor else ()
+    return (node.model, *node.fallbacks, *node.server_fallbacks, *advisor)
 
 
 def _take_in_subgraphs(graph: Declaration) -> dict[str, tuple[Any, list[str]]]:

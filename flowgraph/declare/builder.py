@@ -9,10 +9,11 @@ move a declaration on to the next phases (``validate``, ``run``).
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 from flowgraph.declare.advisor import Advisor
 from flowgraph.declare.aliases import INHERIT, resolve_model, strength
@@ -62,22 +63,48 @@ class Declared:
     after: list[str] = field(default_factory=list)
 
 
+# What ``>>`` links: a node, a node's name, or a list of them.
+Target: TypeAlias = "NodeRef | str | Sequence[NodeRef | str]"
+
+
 class NodeRef:
-    """A handle to a node, returned by ``Graph.node``; ``a >> b`` makes ``b`` run after ``a``."""
+    """A handle to a node, returned by ``Graph.node``; ``a >> b`` makes ``b`` run after ``a``.
+
+    Either side may also be a node's name or a list of nodes and names:
+    ``plan >> "review"``, ``plan >> [api, "ui"]``, ``["api", ui] >> tests``.
+    """
 
     def __init__(self, graph: Declaration, name: str) -> None:
         self.graph = graph
         self.name = name
 
-    def __rshift__(self, other: NodeRef | Sequence[NodeRef]) -> NodeRef | Sequence[NodeRef]:
-        for target in [other] if isinstance(other, NodeRef) else other:
-            self.graph._add_dependency(target.name, self.name)
+    def __rshift__(self, other: Target) -> Target:
+        for target in self._names(other, f"{self.name} >> ..."):
+            self.graph._add_dependency(target, self.name)
         return other
 
-    def __rrshift__(self, other: Sequence[NodeRef]) -> NodeRef:
-        for source in other:
-            self.graph._add_dependency(self.name, source.name)
+    def __rrshift__(self, other: Target) -> NodeRef:
+        for source in self._names(other, f"... >> {self.name}"):
+            self.graph._add_dependency(self.name, source)
         return self
+
+    def _names(self, other: object, where: str) -> list[str]:
+        """The node names ``other`` stands for: a node, a name, or a list of them."""
+        items = [other] if isinstance(other, NodeRef | str) else other
+        if not isinstance(items, Sequence):
+            items = [other]
+        names = []
+        for item in items:
+            if isinstance(item, NodeRef):
+                names.append(item.name)
+            elif isinstance(item, str):
+                names.append(item)
+            else:
+                raise GraphError(
+                    f"`{where}`: {item!r} is not a node; link nodes (what graph.node returns), "
+                    "their names, or lists of them"
+                )
+        return names
 
     def __repr__(self) -> str:
         return f"NodeRef({self.name!r})"
@@ -475,7 +502,12 @@ class Declaration:
     def _add_dependency(self, node: str, dependency: str) -> None:
         declared = self._declared.get(node)
         if declared is None:
-            raise GraphError(f"graph {self.name!r}: no node named {node!r}")
+            near = difflib.get_close_matches(node, self._declared, n=1)
+            hint = f"did you mean {near[0]!r}? " if near else ""
+            raise GraphError(
+                f"graph {self.name!r}: no node named {node!r} to link; {hint}declare a node "
+                f"before linking it; nodes are: {', '.join(self._declared) or 'none yet'}"
+            )
         if dependency not in declared.after:
             declared.after.append(dependency)
         self._version += 1

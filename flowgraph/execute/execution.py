@@ -16,6 +16,7 @@ import functools
 import hashlib
 import json
 import re
+import warnings
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import Any
 from flowgraph import patterns
 from flowgraph.agent.approvals import ApprovalNeeded, Approvals
 from flowgraph.agent.loop import run_role
-from flowgraph.compile.validation import ValidGraph
+from flowgraph.compile.validation import UnpricedModelWarning, ValidGraph
 from flowgraph.declare.context import Context
 from flowgraph.declare.names import top_of
 from flowgraph.declare.nodes import RoleNode, RouteNode, StepNode, Work
@@ -188,12 +189,17 @@ class Execution:
         return any(type(nodes[n]) is not StepNode and nodes[n].role_tasks() for n in self.todo)
 
     def _call_path(self, log: Any) -> CallPath:
+        pricing = self.options.pricing or DEFAULT_PRICING
+        # Said before the first call, with the prices this run will use (a resume's recorded
+        # --prices included), not at graph.validate(), which knows no run's prices.
+        for message in self.valid.unpriced(pricing):
+            warnings.warn(message, UnpricedModelWarning, stacklevel=2)
         return CallPath(
             self.options.client or default_client(),
             self.valid,
             self.recorder,
             self.emit,
-            pricing=self.options.pricing or DEFAULT_PRICING,
+            pricing=pricing,
             limits=resolve_limits(self.options.limits),
             max_cost_usd=self.options.max_cost_usd,
             log=log,
@@ -405,7 +411,8 @@ class Execution:
         if previous and previous.status == "passed" and previous.fingerprint == fingerprint:
             return self.ledger.output(record)
         self.recorder.sub_started(record, kind=unit.kind, parent=parent,
-                                  fingerprint=fingerprint, role=unit.role_name)  # fmt: skip
+                                  fingerprint=fingerprint, role=unit.role_name,
+                                  model=unit.model)  # fmt: skip
         if ctx.node != record:  # the unit runs, is billed and is steered as its record
             ctx = dataclasses.replace(ctx, node=record)
         try:

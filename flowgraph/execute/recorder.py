@@ -157,7 +157,14 @@ class Recorder:
     # -- sub-records: the work patterns run as records of their own ---------------------------
 
     def sub_started(
-        self, record: str, *, kind: str, parent: str, fingerprint: str, role: str | None
+        self,
+        record: str,
+        *,
+        kind: str,
+        parent: str,
+        fingerprint: str,
+        role: str | None,
+        model: str = "",
     ) -> None:
         previous = self.doc.nodes.get(record)
         changed = previous is not None and previous.fingerprint != fingerprint
@@ -168,20 +175,29 @@ class Recorder:
             started_at=now_iso(), finished_at=None, error=None,
             **({"conversation": []} if changed else {}),
         )  # fmt: skip
+        if self._listening:  # the progress view shows a pattern's parts as they go
+            self.emit(NodeStarted(record, self.doc.nodes[record].attempts, model, parent))
 
     def sub_passed(self, record: str, output: Any) -> None:
         self.ledger.update_node(record, status=NodeStatus.PASSED, output=output,
                                 finished_at=now_iso(), **self._closing(record))  # fmt: skip
+        self._sub_finished(record, NodeStatus.PASSED)
 
     def sub_failed(self, record: str, error: BaseException) -> None:
-        self.ledger.update_node(record, status=NodeStatus.FAILED,
-                                error=str(error) or type(error).__name__, finished_at=now_iso(),
-                                **self._closing(record))  # fmt: skip
+        message = str(error) or type(error).__name__
+        self.ledger.update_node(record, status=NodeStatus.FAILED, error=message,
+                                finished_at=now_iso(), **self._closing(record))  # fmt: skip
+        self._sub_finished(record, NodeStatus.FAILED, message)
 
     def sub_interrupted(self, record: str) -> None:
         self.ledger.update_node(
             record, status=NodeStatus.INTERRUPTED, **self._closing(record, ended=False)
         )
+        self._sub_finished(record, NodeStatus.INTERRUPTED)
+
+    def _sub_finished(self, record: str, status: NodeStatus, error: str | None = None) -> None:
+        if self._listening:
+            self.emit(NodeFinished(record, status, error, parent=self.doc.nodes[record].parent))
 
     def update(self, name: str, **fields: Any) -> None:
         """Change fields of a record (what patterns note: a race's winner...)."""

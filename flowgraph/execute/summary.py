@@ -11,6 +11,8 @@ from flowgraph.money.accounting import rollup
 
 __all__ = ["describe"]
 
+_SAID = {"approve": "approved", "reject": "rejected"}
+
 
 def describe(doc: LedgerDoc, run_dir: Path | None) -> None:
     """Refresh the plain-words fields of a ledger: ``current_state``, ``next_step``, features,
@@ -25,6 +27,8 @@ def describe(doc: LedgerDoc, run_dir: Path | None) -> None:
     for status in ("running", "waiting_approval", "incomplete", "failed", "skipped",
                    "interrupted", "budget_exceeded", "pending", "not_taken"):  # fmt: skip
         names = by_status.get(status, [])
+        if status == "waiting_approval":
+            names = [_with_decision(doc, n) for n in names]
         if names:
             more = f" and {len(names) - 5} more" if len(names) > 5 else ""
             parts.append(f"{status}: {', '.join(names[:5])}{more}")
@@ -65,20 +69,56 @@ def _next_step(doc: LedgerDoc, by_status: Mapping[str, list[str]], run_dir: Path
             f"`flowgraph resume {where} --max-cost-usd <more>`"
         )
     failed = by_status.get("failed", [])
-    if failed:
+    # A gate a person rejected failed as it should: nothing to fix, only to decide again.
+    rejected = [n for n in failed if doc.nodes[n].kind == "gate" and _decided(doc, n) == "reject"]
+    broken = [n for n in failed if n not in rejected]
+    if broken:
         return (
-            f"fix the failure of {', '.join(failed[:3])} (see its error), then "
+            f"fix the failure of {', '.join(broken[:3])} (see its error), then "
             f"`flowgraph resume {where}` re-runs it and the nodes it blocked"
         )
-    gates = by_status.get("waiting_approval", [])
-    if gates:
+    if rejected:
         return (
-            f"a person must approve {', '.join(gates)}: `flowgraph approve {where} {gates[0]} "
-            f"--note ...` (or reject), then `flowgraph resume {where}`"
+            f"{', '.join(rejected)} was rejected by a person, so what depends on it did not "
+            f"run; to go ahead after all: `flowgraph approve {where} {rejected[0]} --note ...`, "
+            f"then `flowgraph resume {where}`"
         )
+    waiting = by_status.get("waiting_approval", [])
+    if waiting:
+        return _approval_step(doc, waiting, where)
     if status == "incomplete" and doc.checklist:
         return _checklist_step(doc, where)
     return f"`flowgraph resume {where}` continues where the run stopped"
+
+
+def _with_decision(doc: LedgerDoc, name: str) -> str:
+    """``gate (approved)``: a waiting node a person has decided on, not yet resumed."""
+    said = _SAID.get(_decided(doc, name) or "")
+    return f"{name} ({said})" if said else name
+
+
+def _decided(doc: LedgerDoc, name: str) -> str | None:
+    """``"approve"`` or ``"reject"`` when a person decided on ``name``; None otherwise."""
+    decision = doc.nodes[name].decision
+    return str(decision.get("kind")) if decision else None
+
+
+def _approval_step(doc: LedgerDoc, waiting: list[str], where: str) -> str:
+    """What to do about nodes waiting for a person: decide, or resume once decided (a decision
+    sent with ``flowgraph approve``/``reject`` is acted on when the run resumes)."""
+    undecided = [n for n in waiting if _decided(doc, n) is None]
+    if undecided:
+        return (
+            f"a person must approve {', '.join(undecided)}: `flowgraph approve {where} "
+            f"{undecided[0]} --note ...` (or reject), then `flowgraph resume {where}`"
+        )
+    approved = [n for n in waiting if _decided(doc, n) == "approve"]
+    rejected = [n for n in waiting if n not in approved]
+    said = [f"{', '.join(names)} {word} by a person" for names, word in
+            ((approved, "approved"), (rejected, "rejected")) if names]  # fmt: skip
+    does = [what for names, what in ((approved, "runs what waited"),
+            (rejected, "ends what depends on the rejected")) if names]  # fmt: skip
+    return f"{'; '.join(said)}: `flowgraph resume {where}` {' and '.join(does)}"
 
 
 def _checklist_step(doc: LedgerDoc, where: str) -> str:
