@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -35,7 +35,7 @@ from flowgraph.declare.advisor import Advisor
 from flowgraph.models.endpoints import Endpoint, Endpoints
 from flowgraph.models.seam import Usage
 from flowgraph.money.pricing import DEFAULT_PRICING
-from flowgraph.testing.emulator import Emulator
+from flowgraph.testing.emulator import Emulator, Reply
 
 pytestmark = pytest.mark.slow
 
@@ -302,3 +302,65 @@ def test_auto_advisor_behind_the_translating_gateway_is_emulated_and_counted(
     assert len(gw.upstream.received) == 3  # the turn, the consult, the last turn: nothing hidden
     per_call = (PROMPT_TOKENS * 1.25 + COMPLETION_TOKENS * 10.0) / 1e6
     assert record.cost_usd == pytest.approx(3 * per_call)
+
+
+def _native_gateway(gw: Gateway, *, stream: bool = False) -> Endpoints:
+    """The gateway trusted with the native advisor (``Endpoint(advisor="native")``)."""
+    os.environ[KEY_ENV] = MASTER_KEY
+    return Endpoints({"gw": Endpoint(gw.url, api_key_env=KEY_ENV, stream=stream,
+                                     advisor="native")})  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("mode", "stream"), [("native", False), ("auto", True)], ids=["native", "auto-on-native"]
+)
+def test_a_native_consult_the_translating_gateway_runs_itself_is_flagged(
+    gw: Gateway, tmp_path: Path, cli: Callable[..., Any], mode: Any, stream: bool
+) -> None:
+    # LiteLLM's MessagesInterceptor runs the advisor loop for a non-Anthropic model: the
+    # executor's call, the consult and the executor's last call, of which only the last comes
+    # back, with no advisor blocks and no usage.iterations.
+    gw.upstream.replies += [
+        {"tool": "advisor", "args": {"question": "which fix?"}},
+        "Use a binary search.",  # the consult, made by the gateway
+        "Done.",
+    ]
+    events: list[Any] = []
+    g = Graph("g", client=_native_gateway(gw, stream=stream))
+    advisor = Advisor(model=f"gw:{GPT}", mode=mode)
+    g.node("r", Role("r", "x", model=GPT, endpoint="gw", advisor=advisor), "t")
+    result = g.run_sync(run_dir=tmp_path / "run", on_event=events.append)
+    assert result.ok, result.errors
+    assert result["r"] == "Done."
+    sent = json.dumps(gw.upstream.received[0])
+    assert '"advisor"' in sent  # the native tool went out (as LiteLLM's own function tool)
+    assert len(gw.upstream.received) == 3  # three upstream calls were paid for...
+    record = Ledger.read(tmp_path / "run").nodes["r"]
+    assert record.spend and sum(r["calls"] for r in record.spend.values()) == 1  # ...one seen
+    assert record.consults == []
+    [flag] = record.advisor["warnings"]
+    assert flag["kind"] == "native_unaccounted" and "mode='emulated'" in flag["message"]
+    assert [e.kind for e in events if type(e).__name__ == "AdvisorWarning"] == [
+        "native_unaccounted"
+    ]
+    report = cli("cost", str(tmp_path / "run"))
+    assert report.returncode == 0, report.stderr
+    assert "warning: node 'r': gw:openai/gpt-5.5 was offered the native advisor" in report.stdout
+
+
+def test_a_native_consult_forwarded_to_anthropic_style_upstream_is_counted_not_flagged(
+    gw: Gateway, tmp_path: Path
+) -> None:
+    # The forwarded route keeps the API's advisor blocks and iterations: nothing to flag.
+    gw.emulator.script(HAIKU, [Reply.consult("asking"), Reply.text("fixed")])
+    gw.emulator.script(SONNET, ["Check the loop bound."])
+    g = Graph("g", client=_native_gateway(gw))
+    advisor = Advisor(model=SONNET, mode="native")
+    g.node("r", Role("r", "x", model=HAIKU, endpoint="gw", advisor=advisor), "t")
+    result = g.run_sync(run_dir=tmp_path / "run")
+    assert result.ok, result.errors
+    record = Ledger.read(tmp_path / "run").nodes["r"]
+    [consult] = record.consults
+    assert consult["mode"] == "native" and consult["advice"].startswith("Check the loop bound")
+    assert consult["input_tokens"] and consult["cost_usd"]  # its iteration came through, priced
+    assert "warnings" not in (record.advisor or {})

@@ -15,7 +15,10 @@ to consult, one contract:
 
 ``max_uses`` holds across the whole node, not per request: a native request offers the uses
 that are left and the tool is dropped at zero; past the cap the emulated tool answers
-``max_uses_exceeded``. A run may also cap consults over all its nodes, in uses and dollars
+``max_uses_exceeded``. A native request whose answer carries no trace of the tool (no advisor
+blocks and no ``usage.iterations`` at all) is flagged ``native_unaccounted``: the endpoint may
+have run the consult itself, out of sight and unpriced (LiteLLM does for non-Anthropic models).
+A run may also cap consults over all its nodes, in uses and dollars
 (``flowgraph.money.advisor_budget``): a consult holds its share of that cap before it starts.
 An emulated consult shows the advisor what the node's context policy keeps
 (``flowgraph.agent.advisor_context``). Triggers consult even when a weak executor does not
@@ -54,6 +57,7 @@ __all__ = [
 NATIVE_TOOL = "advisor_20260301"
 ADVISOR_BETA = "advisor-tool-2026-03-01"
 TOOL_NAME = "advisor"
+UNACCOUNTED = "native_unaccounted"
 
 DEFAULT_GUIDANCE = (
     "You can consult a stronger advisor model with the `advisor` tool; its uses are limited. "
@@ -147,6 +151,23 @@ class NativeSupport:
             )
 
 
+def accounts_for_advisor(response: ModelResponse) -> bool:
+    """Whether an answer to a request that offered the native tool says what became of it.
+
+    The API reports ``usage.iterations`` (an executor ``message`` per part, an
+    ``advisor_message`` per consult) for such a request, and a consult's
+    ``server_tool_use`` + ``advisor_tool_result`` blocks. An answer with none of these
+    came from an endpoint that dropped the tool or ran it out of sight.
+    """
+    if response.usage.iterations:
+        return True
+    return any(
+        b.get("type") == "advisor_tool_result"
+        or (b.get("type") == "server_tool_use" and b.get("name") == TOOL_NAME)
+        for b in response.content
+    )
+
+
 def refuses_native(error: BaseException) -> bool:
     """A 400 that names the advisor tool or its beta: the endpoint does not support it."""
     return (
@@ -182,6 +203,7 @@ class AdvisorSession:
     role: str | None = None  # the node's role, for the pool's reservations
     max_turns: int = 0  # the node's, for the early-burn check
     on_warning: Callable[[str, str], None] | None = None  # (kind, message), once per kind
+    _offered: bool = False  # the last executor request went out with the native tool
     _failures: tuple[str, int] = ("", 0)
     _context: ContextBuilder | None = None
     _warned: dict[str, str] = field(default_factory=dict)
@@ -258,6 +280,7 @@ class AdvisorSession:
         pool, lowering its ``max_uses`` to what the run grants (dropping the tool at 0); and
         warn when the context each consult would re-read is large."""
         tool = next((t for t in request.tools if t.get("type") == NATIVE_TOOL), None)
+        self._offered = tool is not None
         if tool is None:
             return request, None
         context = self.context_tokens(request)
@@ -275,6 +298,7 @@ class AdvisorSession:
         held = self.pool.hold(self.node, self.role, int(tool["max_uses"]), usd_each)
         others = [t for t in request.tools if t is not tool]
         if held.uses == 0:
+            self._offered = False
             betas = tuple(b for b in request.betas if b != ADVISOR_BETA)
             return dataclasses.replace(request, tools=others, betas=betas), held
         tools = [*others, {**tool, "max_uses": held.uses}]
@@ -302,7 +326,12 @@ class AdvisorSession:
     # -- native consults, read from a response ----------------------------------------------
 
     def note_native(self, response: ModelResponse, turn: int) -> None:
-        """Record the consults the API ran inside ``response``."""
+        """Record the consults the API ran inside ``response``, and flag an answer to a request
+        that offered the native tool which gives no account of it."""
+        # `native` again: a request refused in auto mode was sent once more without the tool.
+        offered, self._offered = self._offered and self.native, False
+        if offered and not accounts_for_advisor(response):
+            self._flag_unaccounted(turn)  # once per node: the ledger's warnings and an event
         advisor_iterations = [
             i for i in response.usage.iterations if i.get("type") == "advisor_message"
         ]
@@ -319,6 +348,16 @@ class AdvisorSession:
             advice = content.get("text", "") if kind == "advisor_result" else "[redacted]"
             self.used += 1
             self._record(turn, "native", "executor", advice, "ok", usage=usage)
+
+    def _flag_unaccounted(self, turn: int) -> None:
+        self._warn(
+            UNACCOUNTED,
+            f"node {self.node!r}: {self.executor} was offered the native advisor tool (turn "
+            f"{turn}) and its endpoint answered with no advisor blocks and no usage.iterations; a "
+            "gateway that runs the consult itself (LiteLLM for non-Anthropic models) makes calls "
+            "flowgraph can neither count nor price. Use Advisor(mode='emulated') for this role, "
+            "or Endpoint(advisor='emulated') for its endpoint",
+        )
 
     # -- emulated and triggered consults ----------------------------------------------------
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal
 
 from flowgraph.errors import ConfigError
 from flowgraph.models.anthropic import DEFAULT_BASE_URL, AnthropicModel
@@ -130,6 +130,13 @@ def split_model(model: str, names: Mapping[str, object]) -> tuple[str, str]:
     return DEFAULT_ENDPOINT, model
 
 
+def _bare_model(tool: dict[str, Any], names: Mapping[str, object]) -> dict[str, Any]:
+    model = tool.get("model")
+    if "type" not in tool or not isinstance(model, str):
+        return tool
+    return {**tool, "model": split_model(model, names)[1]}
+
+
 class Endpoints:
     """A ``Model`` that sends each request to the endpoint its model names.
 
@@ -209,6 +216,10 @@ class Endpoints:
         call = request if model == request.model else replace(request, model=model)
         if "fallbacks" in call.extra and not self.supports_server_fallbacks(request.model):
             call = replace(call, extra={k: v for k, v in call.extra.items() if k != "fallbacks"})
+        if any("model" in t and "type" in t for t in call.tools):
+            # A server tool's model (the native advisor's) is the endpoint's bare id too.
+            tools = [_bare_model(t, self._specs) for t in call.tools]
+            call = replace(call, tools=tools)
         return await self.model_for(endpoint).request(call)
 
     async def aclose(self) -> None:
