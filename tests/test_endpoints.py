@@ -174,24 +174,23 @@ stream = false
 
 
 @pytest.fixture
-def keyed(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Emulator, Emulator]]:
-    """Two emulators that each accept only their own credential, read from the environment."""
+def xlab(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Emulator, Emulator, Path, Path]]:
+    """Two emulators that each accept only their own credential (read from the environment),
+    a graph file with no client, and an endpoints file pointing at the two."""
     monkeypatch.setenv("HOME_KEY", HOME_SECRET)
     monkeypatch.setenv("GATEWAY_TOKEN", GATEWAY_SECRET)
+    graph = tmp_path / "xlab.py"
+    graph.write_text(GRAPH_FILE)
     with Emulator(api_key=HOME_SECRET) as home, Emulator(api_key=GATEWAY_SECRET) as gateway:
-        yield home, gateway
+        yield home, gateway, graph, _endpoints_file(tmp_path / "endpoints.toml", home, gateway)
 
 
 def test_an_endpoints_file_declares_the_endpoints_of_a_cli_run_and_resume_reuses_it(
-    cli: Callable[..., Any],
-    keyed: tuple[Emulator, Emulator],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    cli: Callable[..., Any], xlab: tuple[Emulator, Emulator, Path, Path], tmp_path: Path
 ) -> None:
-    home, gateway = keyed
-    graph = tmp_path / "xlab.py"
-    graph.write_text(GRAPH_FILE)
-    config = _endpoints_file(tmp_path / "endpoints.toml", home, gateway)
+    home, gateway, graph, config = xlab
     run_dir = tmp_path / "run"
     home.script(WRITER, ["- Faster resume."])
     gateway.fault("status", model=OTHER_LAB, status=400, call=0)  # the review fails once
@@ -221,14 +220,11 @@ def test_an_endpoints_file_declares_the_endpoints_of_a_cli_run_and_resume_reuses
 
 def test_the_endpoints_file_can_come_from_the_environment(
     cli: Callable[..., Any],
-    keyed: tuple[Emulator, Emulator],
+    xlab: tuple[Emulator, Emulator, Path, Path],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    home, gateway = keyed
-    graph = tmp_path / "xlab.py"
-    graph.write_text(GRAPH_FILE)
-    config = _endpoints_file(tmp_path / "endpoints.toml", home, gateway)
+    _, gateway, graph, config = xlab
     monkeypatch.setenv("FLOWGRAPH_ENDPOINTS", str(config))
     result = cli("run", str(graph), "--run-dir", str(tmp_path / "run"))
     assert result.returncode == 0, result.stderr
