@@ -13,6 +13,7 @@ import pytest
 from flowgraph import Graph, Ledger, Role
 from flowgraph.errors import ConfigError, GraphError
 from flowgraph.models.anthropic import AnthropicModel
+from flowgraph.models.endpoint_file import EndpointFile
 from flowgraph.models.endpoints import Endpoint, Endpoints, endpoint_of, is_anthropic_api
 from flowgraph.models.seam import ModelRequest, Usage
 from flowgraph.money.pricing import Pricing
@@ -201,6 +202,7 @@ def test_an_endpoints_file_declares_the_endpoints_of_a_cli_run_and_resume_reuses
     assert settings["endpoints"]["gateway"]["advisor"] == "emulated"
     assert settings["endpoints"]["gateway"]["prices"] == {OTHER_LAB: {"input": 1.25,
                                                                      "output": 10.0}}  # fmt: skip
+    assert "endpoints=2 endpoints" in cli("status", str(run_dir)).stdout
     config.unlink()  # the resume works from what the ledger recorded
     again = cli("resume", str(run_dir))
     assert again.returncode == 0, again.stderr
@@ -267,3 +269,17 @@ def test_a_bad_endpoints_file_is_one_error_line_and_no_run(
     assert line.startswith("error: ") and says in line, line
     assert "secret-value" not in line  # a secret written by mistake is never echoed
     assert not run_dir.exists()
+
+
+def test_endpoints_as_data_from_code(
+    xlab: tuple[Emulator, Emulator, Path, Path], tmp_path: Path
+) -> None:
+    _, gateway, _, config = xlab
+    g = Graph("g")
+    g.node("r", Role("r", "x", model=OTHER_LAB, endpoint="gateway"), "t")
+    result = g.run_sync(endpoints=EndpointFile.from_file(config), run_dir=tmp_path / "run")
+    assert result.ok, result.errors
+    assert [r.model for r in gateway.requests] == [OTHER_LAB]
+    record = Ledger.read(tmp_path / "run")
+    assert record.settings["endpoints"]["default"]["api_key_env"] == "HOME_KEY"
+    assert record.nodes["r"].cost_usd  # priced at the file's price
