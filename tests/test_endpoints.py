@@ -11,11 +11,13 @@ from typing import Any
 import pytest
 
 from flowgraph import Graph, Ledger, Role
+from flowgraph.agent.consults import consult_out_of_sight
+from flowgraph.declare.advisor import Advisor
 from flowgraph.errors import ConfigError, GraphError
 from flowgraph.models.anthropic import AnthropicModel
 from flowgraph.models.endpoint_file import EndpointFile
 from flowgraph.models.endpoints import Endpoint, Endpoints, endpoint_of, is_anthropic_api
-from flowgraph.models.seam import ModelRequest, Usage
+from flowgraph.models.seam import ModelRequest, ModelResponse, Usage
 from flowgraph.money.pricing import Pricing
 from flowgraph.testing.emulator import Emulator
 
@@ -283,3 +285,46 @@ def test_endpoints_as_data_from_code(
     record = Ledger.read(tmp_path / "run")
     assert record.settings["endpoints"]["default"]["api_key_env"] == "HOME_KEY"
     assert record.nodes["r"].cost_usd  # priced at the file's price
+
+
+@pytest.mark.parametrize("trusted", [False, True], ids=["bare-model", "endpoint-native"])
+def test_a_native_answer_without_a_consult_from_an_anthropic_style_endpoint_is_not_flagged(
+    monkeypatch: pytest.MonkeyPatch,
+    two: tuple[Emulator, Emulator],
+    tmp_path: Path,
+    trusted: bool,
+) -> None:
+    _, gateway = two
+    gateway.script("claude-haiku-4-5", ["no consult needed"])
+    monkeypatch.setenv("GW_KEY", "k")
+    model = AnthropicModel("k", base_url=gateway.base_url)
+    client: Any = (
+        Endpoints({"gw": Endpoint(gateway.base_url, api_key_env="GW_KEY", advisor="native")})
+        if trusted
+        else model
+    )
+    g = Graph("g", client=client)
+    advisor = Advisor(model="gw:claude-opus-4-7" if trusted else "claude-opus-4-7", mode="native")
+    role = Role("r", "x", model="claude-haiku-4-5", endpoint="gw" if trusted else None,
+                advisor=advisor)  # fmt: skip
+    g.node("a", role, "t")
+    assert g.run_sync(run_dir=tmp_path / "run").ok
+    assert gateway.requests[0].body["tools"][-1]["type"] == "advisor_20260301"
+    assert gateway.requests[0].body["tools"][-1]["model"] == "claude-opus-4-7"  # the bare id
+    assert "warnings" not in (Ledger.read(tmp_path / "run").nodes["a"].advisor or {})
+
+
+def test_the_rule_for_a_native_consult_out_of_sight() -> None:
+    def answer(id: str, content: list[dict[str, Any]], iterations: Any = ()) -> ModelResponse:
+        return ModelResponse(content, "end_turn", "m", Usage(1, 1, iterations=iterations), id)
+
+    text = [{"type": "text", "text": "Done."}]
+    consult = [{"type": "server_tool_use", "id": "s", "name": "advisor", "input": {}},
+               {"type": "advisor_tool_result", "tool_use_id": "s",
+                "content": {"type": "advisor_result", "text": "a"}}, *text]  # fmt: skip
+    advisor_usage = ({"type": "advisor_message", "model": "o", "input_tokens": 1},)
+    assert consult_out_of_sight(answer("chatcmpl-1", text))  # translated, no trace: flagged
+    assert not consult_out_of_sight(answer("msg_01", text))  # the executor did not consult
+    assert not consult_out_of_sight(answer("chatcmpl-1", consult))
+    assert not consult_out_of_sight(answer("chatcmpl-1", text, advisor_usage))
+    assert not consult_out_of_sight(answer("", text))  # no id: no evidence either way

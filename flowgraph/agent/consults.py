@@ -15,9 +15,10 @@ to consult, one contract:
 
 ``max_uses`` holds across the whole node, not per request: a native request offers the uses
 that are left and the tool is dropped at zero; past the cap the emulated tool answers
-``max_uses_exceeded``. A native request whose answer carries no trace of the tool (no advisor
-blocks and no ``usage.iterations`` at all) is flagged ``native_unaccounted``: the endpoint may
-have run the consult itself, out of sight and unpriced (LiteLLM does for non-Anthropic models).
+``max_uses_exceeded``. A native request answered by a translated message (not ``msg_...``)
+with no advisor blocks and no advisor iterations is flagged ``native_unaccounted``: the
+gateway took the tool, and ran the consult itself out of sight and unpriced (LiteLLM does for
+non-Anthropic models) or dropped it.
 A run may also cap consults over all its nodes, in uses and dollars
 (``flowgraph.money.advisor_budget``): a consult holds its share of that cap before it starts.
 An emulated consult shows the advisor what the node's context policy keeps
@@ -50,6 +51,7 @@ __all__ = [
     "AdvisorSession",
     "Consult",
     "NativeSupport",
+    "consult_out_of_sight",
     "refuses_native",
     "says_stop",
 ]
@@ -58,6 +60,7 @@ NATIVE_TOOL = "advisor_20260301"
 ADVISOR_BETA = "advisor-tool-2026-03-01"
 TOOL_NAME = "advisor"
 UNACCOUNTED = "native_unaccounted"
+MESSAGE_ID_PREFIX = "msg_"  # the ids of Anthropic's Messages API (and of Anthropic-style servers)
 
 DEFAULT_GUIDANCE = (
     "You can consult a stronger advisor model with the `advisor` tool; its uses are limited. "
@@ -151,21 +154,27 @@ class NativeSupport:
             )
 
 
-def accounts_for_advisor(response: ModelResponse) -> bool:
-    """Whether an answer to a request that offered the native tool says what became of it.
+def consult_out_of_sight(response: ModelResponse) -> bool:
+    """Whether an answer to a request that offered the native tool came from an endpoint that
+    cannot have run the tool where flowgraph sees it.
 
-    The API reports ``usage.iterations`` (an executor ``message`` per part, an
-    ``advisor_message`` per consult) for such a request, and a consult's
-    ``server_tool_use`` + ``advisor_tool_result`` blocks. An answer with none of these
-    came from an endpoint that dropped the tool or ran it out of sight.
+    The rule: no ``server_tool_use`` / ``advisor_tool_result`` block, no ``advisor_message``
+    iteration, **and** the answer is not a Messages-API message of Anthropic's (its id is not
+    ``msg_...``). An answer without advisor blocks is normal where the executor did not consult;
+    an answer translated from another provider (LiteLLM answers ``chatcmpl-...``) is not: the
+    gateway took the tool and either dropped it or ran the advisor loop itself (extra upstream
+    calls, none of them reported), and from its answer the two cannot be told apart. An answer
+    with no id says nothing either way and is not flagged.
     """
-    if response.usage.iterations:
-        return True
-    return any(
+    if any(i.get("type") == "advisor_message" for i in response.usage.iterations):
+        return False
+    if any(
         b.get("type") == "advisor_tool_result"
         or (b.get("type") == "server_tool_use" and b.get("name") == TOOL_NAME)
         for b in response.content
-    )
+    ):
+        return False
+    return bool(response.id) and not response.id.startswith(MESSAGE_ID_PREFIX)
 
 
 def refuses_native(error: BaseException) -> bool:
@@ -330,8 +339,10 @@ class AdvisorSession:
         that offered the native tool which gives no account of it."""
         # `native` again: a request refused in auto mode was sent once more without the tool.
         offered, self._offered = self._offered and self.native, False
-        if offered and not accounts_for_advisor(response):
-            self._flag_unaccounted(turn)  # once per node: the ledger's warnings and an event
+        if offered and consult_out_of_sight(response):
+            self._flag_unaccounted(
+                turn, response.id
+            )  # once per node: the ledger's warnings and an event
         advisor_iterations = [
             i for i in response.usage.iterations if i.get("type") == "advisor_message"
         ]
@@ -349,14 +360,15 @@ class AdvisorSession:
             self.used += 1
             self._record(turn, "native", "executor", advice, "ok", usage=usage)
 
-    def _flag_unaccounted(self, turn: int) -> None:
+    def _flag_unaccounted(self, turn: int, answer: str) -> None:
         self._warn(
             UNACCOUNTED,
             f"node {self.node!r}: {self.executor} was offered the native advisor tool (turn "
-            f"{turn}) and its endpoint answered with no advisor blocks and no usage.iterations; a "
-            "gateway that runs the consult itself (LiteLLM for non-Anthropic models) makes calls "
-            "flowgraph can neither count nor price. Use Advisor(mode='emulated') for this role, "
-            "or Endpoint(advisor='emulated') for its endpoint",
+            f"{turn}) and its endpoint answered with a translated message ({answer!r}) with no "
+            "advisor blocks and no advisor iterations: a gateway that runs the consult itself "
+            "(LiteLLM for non-Anthropic models) makes calls flowgraph can neither count nor "
+            "price. Use Advisor(mode='emulated') for this role, or Endpoint(advisor='emulated') "
+            "for its endpoint",
         )
 
     # -- emulated and triggered consults ----------------------------------------------------
