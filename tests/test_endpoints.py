@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from flowgraph import Graph, Ledger, Role
-from flowgraph.agent.consults import consult_out_of_sight
+from flowgraph.agent.native_trace import consult_out_of_sight
 from flowgraph.declare.advisor import Advisor
 from flowgraph.errors import ConfigError, GraphError
 from flowgraph.models.anthropic import AnthropicModel

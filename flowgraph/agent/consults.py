@@ -38,9 +38,10 @@ from typing import Any
 from flowgraph.agent.advisor_context import ContextBuilder
 from flowgraph.agent.blocks import tool_result
 from flowgraph.agent.consult_monitor import warnings_for
+from flowgraph.agent.native_trace import TOOL_NAME, consult_out_of_sight
 from flowgraph.declare.advisor import Advisor
 from flowgraph.declare.aliases import resolve_model
-from flowgraph.errors import ModelError, TransientModelError
+from flowgraph.errors import ModelError
 from flowgraph.models.seam import ModelRequest, ModelResponse
 from flowgraph.money.advisor_budget import ConsultHold, ConsultPool
 
@@ -51,16 +52,12 @@ __all__ = [
     "AdvisorSession",
     "Consult",
     "NativeSupport",
-    "consult_out_of_sight",
-    "refuses_native",
     "says_stop",
 ]
 
 NATIVE_TOOL = "advisor_20260301"
 ADVISOR_BETA = "advisor-tool-2026-03-01"
-TOOL_NAME = "advisor"
 UNACCOUNTED = "native_unaccounted"
-MESSAGE_ID_PREFIX = "msg_"  # the ids of Anthropic's Messages API (and of Anthropic-style servers)
 
 DEFAULT_GUIDANCE = (
     "You can consult a stronger advisor model with the `advisor` tool; its uses are limited. "
@@ -152,39 +149,6 @@ class NativeSupport:
                 f"the endpoint refused the native advisor tool for {executor} ({error}); "
                 "using the emulated advisor for this model from now on"
             )
-
-
-def consult_out_of_sight(response: ModelResponse) -> bool:
-    """Whether an answer to a request that offered the native tool came from an endpoint that
-    cannot have run the tool where flowgraph sees it.
-
-    The rule: no ``server_tool_use`` / ``advisor_tool_result`` block, no ``advisor_message``
-    iteration, **and** the answer is not a Messages-API message of Anthropic's (its id is not
-    ``msg_...``). An answer without advisor blocks is normal where the executor did not consult;
-    an answer translated from another provider (LiteLLM answers ``chatcmpl-...``) is not: the
-    gateway took the tool and either dropped it or ran the advisor loop itself (extra upstream
-    calls, none of them reported), and from its answer the two cannot be told apart. An answer
-    with no id says nothing either way and is not flagged.
-    """
-    if any(i.get("type") == "advisor_message" for i in response.usage.iterations):
-        return False
-    if any(
-        b.get("type") == "advisor_tool_result"
-        or (b.get("type") == "server_tool_use" and b.get("name") == TOOL_NAME)
-        for b in response.content
-    ):
-        return False
-    return bool(response.id) and not response.id.startswith(MESSAGE_ID_PREFIX)
-
-
-def refuses_native(error: BaseException) -> bool:
-    """A 400 that names the advisor tool or its beta: the endpoint does not support it."""
-    return (
-        isinstance(error, ModelError)
-        and not isinstance(error, TransientModelError)
-        and error.status == 400
-        and ("advisor" in str(error).lower())
-    )
 
 
 # (request, fallbacks, kind) -> served response; kind "advisor" bills the call as advice.
