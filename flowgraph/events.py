@@ -145,7 +145,7 @@ class AdvisorConsulted:
 @dataclass(frozen=True, slots=True)
 class AdvisorWarning:
     """The advisor is used in a way worth a look (``kind``: early_burn, high_rate,
-    advisor_share, context_growth, native_context)."""
+    advisor_share, context_growth, native_context, native_unaccounted)."""
 
     node: str
     kind: str

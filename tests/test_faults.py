@@ -14,10 +14,11 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
-from flowgraph import Graph, Role
+from flowgraph import Graph, Ledger, Role
 from flowgraph.clock import FakeClock
 from flowgraph.errors import ModelTimeoutError, TransientModelError
 from flowgraph.models.anthropic import AnthropicModel
@@ -122,7 +123,7 @@ def test_an_unreachable_endpoint_fails_within_seconds_naming_its_url() -> None:
     elapsed = time.monotonic() - start
     assert not result.ok and elapsed < 10
     error = result.errors["a"]
-    assert url in error and "connection" in error
+    assert url in error and "connection" in error and "\n" not in error  # one line
 
 
 def test_a_huge_retry_after_goes_to_the_fallback_at_once(emu: Emulator) -> None:
@@ -144,17 +145,36 @@ def test_a_huge_retry_after_goes_to_the_fallback_at_once(emu: Emulator) -> None:
     assert paused == 60.0  # the model rests for the capped time, not an hour
 
 
+def test_a_node_whose_model_says_retry_after_an_hour_finishes_on_its_fallback(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    # The whole run, on the real clock and the default router policy, through the real SDK.
+    emu.fault("rate_limit", model=MODEL, retry_after=3600)
+    emu.script(BACKUP, ["from the fallback"])
+    graph = Graph("g")
+    graph.node("a", Role("writer", "Write.", model=MODEL, fallbacks=[BACKUP]), "hi")
+    start = time.monotonic()
+    result = graph.run_sync(client=AnthropicModel(KEY, base_url=emu.base_url),
+                            run_dir=tmp_path / "run")  # fmt: skip
+    elapsed = time.monotonic() - start
+    assert result.ok and result["a"] == "from the fallback"
+    assert elapsed < 10  # an hour was asked for: not waited, not even once
+    [turn] = Ledger.read(tmp_path / "run").nodes["a"].served
+    assert turn["model"] == BACKUP and turn["fallbacks"][0]["model"] == MODEL
+
+
 class _Flaky:
     """A model that fails half its calls with 529 or 500, seeded."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, only: str | None = None) -> None:
         self.rng = random.Random(seed)
         self.calls = 0
+        self.only = only  # the one flaky model (None: every model)
 
     async def request(self, request: ModelRequest) -> ModelResponse:
         self.calls += 1
         await asyncio.sleep(0)
-        if self.rng.random() < 0.5:
+        if self.only in (None, request.model) and self.rng.random() < 0.5:
             status = self.rng.choice([529, 500])
             raise TransientModelError(f"flaky ({status})", status=status, model=request.model)
         return ModelResponse([{"type": "text", "text": "ok"}], "end_turn", request.model, Usage(1))
@@ -172,6 +192,23 @@ def test_half_the_calls_failing_without_fallbacks_slows_runs_but_fails_none() ->
 
         assert asyncio.run(one_run()) == [MODEL] * 20
         assert flaky.calls > 20 and clock.monotonic() > 0  # it retried, and that took time
+
+
+def test_half_the_calls_failing_with_a_fallback_wait_for_nothing() -> None:
+    for run in range(10):
+        clock = FakeClock()
+        flaky = _Flaky(seed=run, only=MODEL)
+        router = ModelRouter(flaky, clock=clock, seed=run)
+
+        async def one_run(router: ModelRouter = router) -> list[str]:
+            served = await asyncio.gather(
+                *(router.request(req(node=f"n{i}"), [BACKUP]) for i in range(20))
+            )
+            return [s.served_by for s in served]
+
+        served = asyncio.run(one_run())
+        assert len(served) == 20 and set(served) <= {MODEL, BACKUP} and BACKUP in served
+        assert clock.slept == []  # on time: every failure went straight to the fallback
 
 
 def test_the_breaker_half_opens_with_one_probe() -> None:

@@ -22,20 +22,21 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
-from flowgraph import Graph, Ledger, Role
+from flowgraph import Graph, Ledger, Role, tool
 from flowgraph.declare.advisor import Advisor
 from flowgraph.models.endpoints import Endpoint, Endpoints
 from flowgraph.models.seam import Usage
 from flowgraph.money.pricing import DEFAULT_PRICING
-from flowgraph.testing.emulator import Emulator
+from flowgraph.testing.emulator import Emulator, Reply
 
 pytestmark = pytest.mark.slow
 
@@ -80,25 +81,16 @@ def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
             text, usage = upstream.reply(body)
             model = upstream.answer_as or body["model"]
             base = {"id": "chatcmpl-1", "created": 0, "model": model}
+            said: dict[str, Any] = {"role": "assistant", "content": text}
+            finish = "stop"
+            if isinstance(text, dict):  # a tool call
+                call = {"id": text.get("id", "call_1"), "type": "function", "function": {
+                    "name": text["tool"], "arguments": json.dumps(text["args"])}}  # fmt: skip
+                said, finish = {"role": "assistant", "content": None,
+                                "tool_calls": [call]}, "tool_calls"  # fmt: skip
             if body.get("stream"):
-                chunks = [
-                    {**base, "object": "chat.completion.chunk", "choices": [
-                        {"index": 0, "delta": {"role": "assistant", "content": text},
-                         "finish_reason": None}]},
-                    {**base, "object": "chat.completion.chunk",
-                     "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
-                    {**base, "object": "chat.completion.chunk", "choices": [], "usage": usage},
-                ]  # fmt: skip
-                data = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
-                self._send(data.encode(), "text/event-stream")
+                self._send(_chunks(base, said, finish, usage), "text/event-stream")
             else:
-                said: dict[str, Any] = {"role": "assistant", "content": text}
-                finish = "stop"
-                if isinstance(text, dict):  # a tool call
-                    call = {"id": "call_1", "type": "function", "function": {
-                        "name": text["tool"], "arguments": json.dumps(text["args"])}}  # fmt: skip
-                    said, finish = {"role": "assistant", "content": None,
-                                    "tool_calls": [call]}, "tool_calls"  # fmt: skip
                 message = {**base, "object": "chat.completion", "usage": usage, "choices": [
                     {"index": 0, "message": said, "finish_reason": finish}]}  # fmt: skip
                 self._send(json.dumps(message).encode(), "application/json")
@@ -114,6 +106,35 @@ def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
             pass
 
     return Handler
+
+
+def _chunks(base: dict[str, Any], said: dict[str, Any], finish: str, usage: Any) -> bytes:
+    """A chat/completions stream of ``said``: its text or its tool call (name first, then the
+    arguments in two pieces, as OpenAI streams them), the finish reason, then the usage."""
+    first: dict[str, Any] = {"role": "assistant", "content": said["content"]}
+    deltas = [first]
+    if "tool_calls" in said:
+        [call] = said["tool_calls"]
+        args = call["function"]["arguments"]
+        opening = {**call, "index": 0, "function": {"name": call["function"]["name"],
+                                                     "arguments": ""}}  # fmt: skip
+        first["tool_calls"] = [opening]
+        deltas += [{"tool_calls": [{"index": 0, "function": {"arguments": part}}]}
+                   for part in (args[: len(args) // 2], args[len(args) // 2 :])]  # fmt: skip
+    chunks = [
+        {
+            **base,
+            "object": "chat.completion.chunk",
+            "choices": [{"index": 0, "delta": d, "finish_reason": None}],
+        }
+        for d in deltas
+    ]
+    chunks += [
+        {**base, "object": "chat.completion.chunk",
+         "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]},
+        {**base, "object": "chat.completion.chunk", "choices": [], "usage": usage},
+    ]  # fmt: skip
+    return ("".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n").encode()
 
 
 def _free_port() -> int:
@@ -302,3 +323,113 @@ def test_auto_advisor_behind_the_translating_gateway_is_emulated_and_counted(
     assert len(gw.upstream.received) == 3  # the turn, the consult, the last turn: nothing hidden
     per_call = (PROMPT_TOKENS * 1.25 + COMPLETION_TOKENS * 10.0) / 1e6
     assert record.cost_usd == pytest.approx(3 * per_call)
+
+
+def _native_gateway(gw: Gateway, *, stream: bool = False) -> Endpoints:
+    """The gateway trusted with the native advisor (``Endpoint(advisor="native")``)."""
+    os.environ[KEY_ENV] = MASTER_KEY
+    return Endpoints({"gw": Endpoint(gw.url, api_key_env=KEY_ENV, stream=stream,
+                                     advisor="native")})  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("mode", "stream"), [("native", False), ("auto", True)], ids=["native", "auto-on-native"]
+)
+def test_a_native_consult_the_translating_gateway_runs_itself_is_flagged(
+    gw: Gateway, tmp_path: Path, cli: Callable[..., Any], mode: Any, stream: bool
+) -> None:
+    # LiteLLM's MessagesInterceptor runs the advisor loop for a non-Anthropic model: the
+    # executor's call, the consult and the executor's last call, of which only the last comes
+    # back, with no advisor blocks and no usage.iterations.
+    gw.upstream.replies += [
+        {"tool": "advisor", "args": {"question": "which fix?"}},
+        "Use a binary search.",  # the consult, made by the gateway
+        "Done.",
+    ]
+    events: list[Any] = []
+    g = Graph("g", client=_native_gateway(gw, stream=stream))
+    advisor = Advisor(model=f"gw:{GPT}", mode=mode)
+    g.node("r", Role("r", "x", model=GPT, endpoint="gw", advisor=advisor), "t")
+    result = g.run_sync(run_dir=tmp_path / "run", on_event=events.append)
+    assert result.ok, result.errors
+    assert result["r"] == "Done."
+    sent = json.dumps(gw.upstream.received[0])
+    assert '"advisor"' in sent  # the native tool went out (as LiteLLM's own function tool)
+    assert len(gw.upstream.received) == 3  # three upstream calls were paid for...
+    record = Ledger.read(tmp_path / "run").nodes["r"]
+    assert record.spend and sum(r["calls"] for r in record.spend.values()) == 1  # ...one seen
+    assert record.consults == []
+    [flag] = record.advisor["warnings"]
+    assert flag["kind"] == "native_unaccounted" and "mode='emulated'" in flag["message"]
+    assert [e.kind for e in events if type(e).__name__ == "AdvisorWarning"] == [
+        "native_unaccounted"
+    ]
+    report = cli("cost", str(tmp_path / "run"))
+    assert report.returncode == 0, report.stderr
+    assert "warning: node 'r': gw:openai/gpt-5.5 was offered the native advisor" in report.stdout
+
+
+def test_a_native_consult_forwarded_to_anthropic_style_upstream_is_counted_not_flagged(
+    gw: Gateway, tmp_path: Path
+) -> None:
+    # The forwarded route keeps the API's advisor blocks and iterations: nothing to flag.
+    gw.emulator.script(HAIKU, [Reply.consult("asking"), Reply.text("fixed")])
+    gw.emulator.script(SONNET, ["Check the loop bound."])
+    g = Graph("g", client=_native_gateway(gw))
+    advisor = Advisor(model=SONNET, mode="native")
+    g.node("r", Role("r", "x", model=HAIKU, endpoint="gw", advisor=advisor), "t")
+    result = g.run_sync(run_dir=tmp_path / "run")
+    assert result.ok, result.errors
+    record = Ledger.read(tmp_path / "run").nodes["r"]
+    [consult] = record.consults
+    assert consult["mode"] == "native" and consult["advice"].startswith("Check the loop bound")
+    assert consult["input_tokens"] and consult["cost_usd"]  # its iteration came through, priced
+    assert "warnings" not in (record.advisor or {})
+
+
+@tool
+def word_count(text: str) -> int:
+    """Count the words in a text."""
+    return len(text.split())
+
+
+class Verdict(BaseModel):
+    approved: bool
+    notes: str
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_tools_and_structured_output_through_the_translating_gateway(
+    gw: Gateway, tmp_path: Path, stream: bool
+) -> None:
+    gw.upstream.replies += [
+        {"tool": "word_count", "args": {"text": "one two three"}, "id": "call_wc"},
+        "There are 3 words.",
+        "Looks fine to me.",  # not the JSON asked for: sent back with the validation error
+        '{"approved": true, "notes": "3 words"}',
+    ]
+    pricing = DEFAULT_PRICING.with_prices({f"gw:{GPT}": GPT_PRICE})
+    g = Graph("g", client=gw.endpoints(stream=stream), pricing=pricing)
+    counter = Role("counter", "Use your tools.", model=GPT, endpoint="gw", tools=[word_count])
+    count = g.node("count", counter, "How many words are in 'one two three'?")
+    judge = Role("judge", "Judge the answer.", model=GPT, endpoint="gw", output=Verdict)
+    g.node("judge", judge, "Judge: {count}", after=[count])
+    result = g.run_sync(run_dir=tmp_path / "run")
+    assert result.ok, result.errors
+    assert result["count"] == "There are 3 words."
+    assert Verdict.model_validate(result["judge"]) == Verdict(approved=True, notes="3 words")
+    first, second, third, fourth = gw.upstream.received
+    [offered] = first["tools"]
+    assert offered["function"]["name"] == "word_count"
+    assert offered["function"]["parameters"]["properties"]["text"]["type"] == "string"
+    answered = [m for m in second["messages"] if m["role"] == "tool"]
+    assert answered == [{"role": "tool", "tool_call_id": "call_wc", "content": "3"}]
+    assert '"title": "Verdict"' in third["messages"][-1]["content"][0]["text"]  # the schema
+    prose, feedback = fourth["messages"][-2:]
+    assert prose == {"role": "assistant", "content": "Looks fine to me."}
+    assert "did not validate against Verdict" in feedback["content"][0]["text"]
+    doc = Ledger.read(tmp_path / "run")
+    assert [t["endpoint"] for n in ("count", "judge") for t in doc.nodes[n].served] == ["gw"] * 4
+    per_call = (PROMPT_TOKENS * 1.25 + COMPLETION_TOKENS * 10.0) / 1e6
+    assert doc.nodes["count"].cost_usd == pytest.approx(2 * per_call)
+    assert doc.nodes["judge"].cost_usd == pytest.approx(2 * per_call)

@@ -15,7 +15,11 @@ to consult, one contract:
 
 ``max_uses`` holds across the whole node, not per request: a native request offers the uses
 that are left and the tool is dropped at zero; past the cap the emulated tool answers
-``max_uses_exceeded``. A run may also cap consults over all its nodes, in uses and dollars
+``max_uses_exceeded``. A native request answered by a translated message (not ``msg_...``)
+with no advisor blocks and no advisor iterations is flagged ``native_unaccounted``: the
+gateway took the tool, and ran the consult itself out of sight and unpriced (LiteLLM does for
+non-Anthropic models) or dropped it.
+A run may also cap consults over all its nodes, in uses and dollars
 (``flowgraph.money.advisor_budget``): a consult holds its share of that cap before it starts.
 An emulated consult shows the advisor what the node's context policy keeps
 (``flowgraph.agent.advisor_context``). Triggers consult even when a weak executor does not
@@ -34,9 +38,10 @@ from typing import Any
 from flowgraph.agent.advisor_context import ContextBuilder
 from flowgraph.agent.blocks import tool_result
 from flowgraph.agent.consult_monitor import warnings_for
+from flowgraph.agent.native_trace import TOOL_NAME, consult_out_of_sight
 from flowgraph.declare.advisor import Advisor
 from flowgraph.declare.aliases import resolve_model
-from flowgraph.errors import ModelError, TransientModelError
+from flowgraph.errors import ModelError
 from flowgraph.models.seam import ModelRequest, ModelResponse
 from flowgraph.money.advisor_budget import ConsultHold, ConsultPool
 
@@ -47,13 +52,12 @@ __all__ = [
     "AdvisorSession",
     "Consult",
     "NativeSupport",
-    "refuses_native",
     "says_stop",
 ]
 
 NATIVE_TOOL = "advisor_20260301"
 ADVISOR_BETA = "advisor-tool-2026-03-01"
-TOOL_NAME = "advisor"
+UNACCOUNTED = "native_unaccounted"
 
 DEFAULT_GUIDANCE = (
     "You can consult a stronger advisor model with the `advisor` tool; its uses are limited. "
@@ -147,16 +151,6 @@ class NativeSupport:
             )
 
 
-def refuses_native(error: BaseException) -> bool:
-    """A 400 that names the advisor tool or its beta: the endpoint does not support it."""
-    return (
-        isinstance(error, ModelError)
-        and not isinstance(error, TransientModelError)
-        and error.status == 400
-        and ("advisor" in str(error).lower())
-    )
-
-
 # (request, fallbacks, kind) -> served response; kind "advisor" bills the call as advice.
 ConsultCall = Callable[[ModelRequest, Sequence[str], str], Awaitable[Any]]
 Price = Callable[[Mapping[str, Any], str], float | None]
@@ -182,6 +176,7 @@ class AdvisorSession:
     role: str | None = None  # the node's role, for the pool's reservations
     max_turns: int = 0  # the node's, for the early-burn check
     on_warning: Callable[[str, str], None] | None = None  # (kind, message), once per kind
+    _offered: bool = False  # the last executor request went out with the native tool
     _failures: tuple[str, int] = ("", 0)
     _context: ContextBuilder | None = None
     _warned: dict[str, str] = field(default_factory=dict)
@@ -258,6 +253,7 @@ class AdvisorSession:
         pool, lowering its ``max_uses`` to what the run grants (dropping the tool at 0); and
         warn when the context each consult would re-read is large."""
         tool = next((t for t in request.tools if t.get("type") == NATIVE_TOOL), None)
+        self._offered = tool is not None
         if tool is None:
             return request, None
         context = self.context_tokens(request)
@@ -275,6 +271,7 @@ class AdvisorSession:
         held = self.pool.hold(self.node, self.role, int(tool["max_uses"]), usd_each)
         others = [t for t in request.tools if t is not tool]
         if held.uses == 0:
+            self._offered = False
             betas = tuple(b for b in request.betas if b != ADVISOR_BETA)
             return dataclasses.replace(request, tools=others, betas=betas), held
         tools = [*others, {**tool, "max_uses": held.uses}]
@@ -302,7 +299,14 @@ class AdvisorSession:
     # -- native consults, read from a response ----------------------------------------------
 
     def note_native(self, response: ModelResponse, turn: int) -> None:
-        """Record the consults the API ran inside ``response``."""
+        """Record the consults the API ran inside ``response``, and flag an answer to a request
+        that offered the native tool which gives no account of it."""
+        # `native` again: a request refused in auto mode was sent once more without the tool.
+        offered, self._offered = self._offered and self.native, False
+        if offered and consult_out_of_sight(response):
+            self._flag_unaccounted(
+                turn, response.id
+            )  # once per node: the ledger's warnings and an event
         advisor_iterations = [
             i for i in response.usage.iterations if i.get("type") == "advisor_message"
         ]
@@ -319,6 +323,17 @@ class AdvisorSession:
             advice = content.get("text", "") if kind == "advisor_result" else "[redacted]"
             self.used += 1
             self._record(turn, "native", "executor", advice, "ok", usage=usage)
+
+    def _flag_unaccounted(self, turn: int, answer: str) -> None:
+        self._warn(
+            UNACCOUNTED,
+            f"node {self.node!r}: {self.executor} was offered the native advisor tool (turn "
+            f"{turn}) and its endpoint answered with a translated message ({answer!r}) with no "
+            "advisor blocks and no advisor iterations: a gateway that runs the consult itself "
+            "(LiteLLM for non-Anthropic models) makes calls flowgraph can neither count nor "
+            "price. Use Advisor(mode='emulated') for this role, or Endpoint(advisor='emulated') "
+            "for its endpoint",
+        )
 
     # -- emulated and triggered consults ----------------------------------------------------
 

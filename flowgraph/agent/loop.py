@@ -21,13 +21,8 @@ from pydantic import BaseModel, ValidationError
 
 from flowgraph.agent.approvals import Approvals
 from flowgraph.agent.blocks import tool_result
-from flowgraph.agent.consults import (
-    REVIEW_PROMPT,
-    TOOL_NAME,
-    AdvisorSession,
-    refuses_native,
-    says_stop,
-)
+from flowgraph.agent.consults import REVIEW_PROMPT, AdvisorSession, says_stop
+from flowgraph.agent.native_trace import TOOL_NAME, refuses_native
 from flowgraph.declare import templates
 from flowgraph.declare.context import Context
 from flowgraph.declare.nodes import RoleNode

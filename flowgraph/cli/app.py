@@ -86,11 +86,32 @@ MaxItems = Annotated[
 Prices = Annotated[
     Path | None, typer.Option(help="A JSON or TOML price file (model id -> USD per MTok).")
 ]
+Endpoints = Annotated[
+    Path | None,
+    typer.Option(
+        envvar="FLOWGRAPH_ENDPOINTS",
+        help="A TOML file of named endpoints: URL, the NAMES of the variables holding "
+        "credentials, advisor mode, prices (docs/endpoints.md).",
+    ),
+]
 
 
 def _prices(prices: Path | None) -> Pricing | None:
     """The price file's table, if one was given (it wins over the graph's own prices)."""
     return Pricing.from_file(prices) if prices is not None else None
+
+
+def _with_endpoints(options: RunOptions, path: Path | None, graph: Graph) -> RunOptions:
+    """The options with the endpoints file's client (it wins over the graph's own) and its
+    prices laid over the price table in force."""
+    if path is None:
+        return options
+    from flowgraph.models.endpoint_file import EndpointFile
+
+    given = dataclasses.replace(
+        options, endpoints=EndpointFile.from_file(path), pricing=options.pricing or graph.pricing
+    )
+    return given.with_endpoints()
 
 
 def _parse_inputs(pairs: list[str]) -> dict[str, Any]:
@@ -184,6 +205,7 @@ def run(
     log_json: LogJson = False,
     verbose: Verbose = False,
     workspace: Workspace = None,
+    endpoints: Endpoints = None,
 ) -> None:
     """Run a graph defined in a Python file (or a pipeline .yaml naming agent files);
     resumes if --run-dir holds its ledger."""
@@ -198,7 +220,7 @@ def run(
     options = RunOptions(run_dir=directory, run_id=run_id, max_concurrency=max_concurrency,
                          max_cost_usd=max_cost_usd, pricing=_prices(prices),
                          max_items=max_items, workspace=workspace)  # fmt: skip
-    _execute(graph, values_or_none, options)
+    _execute(graph, values_or_none, _with_endpoints(options, endpoints, graph))
 
 
 @app.command()
@@ -213,6 +235,7 @@ def resume(
     log_json: LogJson = False,
     verbose: Verbose = False,
     workspace: Workspace = None,
+    endpoints: Endpoints = None,
 ) -> None:
     """Resume a run from its ledger: passed nodes are kept, the rest run."""
     from flowgraph.cli.launch import load_graph
@@ -230,7 +253,7 @@ def resume(
         graph = load_graph(graph_target)
     options = RunOptions(run_dir=run_dir, max_cost_usd=max_cost_usd, pricing=_prices(prices),
                          max_items=max_items, workspace=workspace)  # fmt: skip
-    _execute(graph, None, options)
+    _execute(graph, None, _with_endpoints(options, endpoints, graph))
 
 
 @app.command()

@@ -244,7 +244,7 @@ def _settings_line(settings: dict[str, Any]) -> str:
     parts = []
     for name, value in settings.items():
         if isinstance(value, dict):
-            parts.append(f"{name}={len(value)} models")
+            parts.append(f"{name}={len(value)} {'endpoints' if name == 'endpoints' else 'models'}")
         else:
             parts.append(f"{name}={value}")
     return ", ".join(parts)

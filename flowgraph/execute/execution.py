@@ -65,12 +65,13 @@ async def run_graph(
 ) -> RunResult:
     """Run (or resume) ``valid`` with ``options``; see ``Graph.run``."""
     new = not (options.run_dir and Ledger.exists(options.run_dir))
+    options = options.with_endpoints()
     if options.client is None and new and _has_role_tasks(valid):
         check_credentials()  # before a run directory exists that would look like a run
     ledger = open_ledger(valid, input, options)
-    # A resumed run keeps the settings it started with, unless it was given its own.
-    options = options.with_settings(ledger.doc.settings)
     try:
+        # A resumed run keeps the settings it started with, unless it was given its own.
+        options = options.with_settings(ledger.doc.settings).with_endpoints()
         servers = mcp_servers_of(valid)
         if not servers:
             result = await Execution(valid, ledger, options, inbox).run()

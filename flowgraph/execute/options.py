@@ -8,16 +8,17 @@ wins, what is left ``None`` falls through. The declaration itself is never chang
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, TypedDict
 
 from flowgraph.errors import ConfigError
 from flowgraph.events import Event
+from flowgraph.models.endpoint_file import EndpointFile
 from flowgraph.models.router import ModelLimits
 from flowgraph.models.seam import Model
 from flowgraph.money.advisor_budget import AdvisorBudget
-from flowgraph.money.pricing import Pricing
+from flowgraph.money.pricing import DEFAULT_PRICING, Pricing
 
 __all__ = ["DEFAULT_RETRY_BACKOFF", "RECORDED_SETTINGS", "RunArgs", "RunOptions"]
 
@@ -49,6 +50,10 @@ class RunOptions:
         workspace: the directory the nodes work on (e.g. your repository); by default
             ``run_dir / "workspace"``. Writer roles work in their own copies of it.
         advisor_budget: run-wide caps on advisor consults (uses and dollars, over every node).
+        endpoints: named endpoints declared as data (``EndpointFile``, e.g. read from an
+            endpoints file): they serve the run when no ``client`` is given, their prices are
+            laid over ``pricing``, and they are recorded (URLs and variable names, never a
+            secret) so a resume talks to the same endpoints.
     """
 
     run_dir: Path | None = None
@@ -64,6 +69,7 @@ class RunOptions:
     retry_backoff: float | None = None
     workspace: Path | None = None
     advisor_budget: AdvisorBudget | None = None
+    endpoints: EndpointFile | None = None
 
     def __post_init__(self) -> None:
         if self.run_dir is not None and not isinstance(self.run_dir, Path):
@@ -104,6 +110,8 @@ class RunOptions:
             recorded["prices"] = self.pricing.table()
         if self.limits:
             recorded["limits"] = {model: asdict(limit) for model, limit in self.limits.items()}
+        if self.endpoints is not None:
+            recorded["endpoints"] = self.endpoints.to_record()
         return recorded
 
     def with_settings(self, recorded: Mapping[str, Any] | None) -> RunOptions:
@@ -116,7 +124,21 @@ class RunOptions:
             values["pricing"] = Pricing(recorded["prices"])
         if "limits" in recorded:
             values["limits"] = {m: ModelLimits(**v) for m, v in recorded["limits"].items()}
+        if "endpoints" in recorded:
+            values["endpoints"] = EndpointFile.from_record(recorded["endpoints"])
         return self.over(RunOptions(**values))
+
+    def with_endpoints(self) -> RunOptions:
+        """These options with ``endpoints`` put to use: the client built from them (their
+        credentials read from the environment now) unless a ``client`` is given, and their
+        prices laid over ``pricing`` (the built-in table when none is given)."""
+        if self.endpoints is None:
+            return self
+        pricing = self.pricing
+        if self.endpoints.prices:  # checked before any credential is looked for
+            pricing = (pricing or DEFAULT_PRICING).with_prices(self.endpoints.priced())
+        client = self.client if self.client is not None else self.endpoints.client()
+        return replace(self, client=client, pricing=pricing)
 
     @property
     def backoff(self) -> float:
@@ -141,3 +163,4 @@ class RunArgs(TypedDict, total=False):
     retry_backoff: float | None
     workspace: str | Path | None
     advisor_budget: AdvisorBudget | None
+    endpoints: EndpointFile | None

@@ -21,9 +21,11 @@ it as its own fallback list).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from flowgraph.errors import ConfigError
 from flowgraph.models.anthropic import DEFAULT_BASE_URL, AnthropicModel
@@ -42,6 +44,7 @@ __all__ = [
 ]
 
 DEFAULT_ENDPOINT = "default"
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 AdvisorMode = Literal["auto", "native", "emulated"]
 
 
@@ -72,6 +75,22 @@ class Endpoint:
             raise ConfigError(
                 f"Endpoint advisor={self.advisor!r}; use 'auto', 'native' or 'emulated'"
             )
+        for name in ("api_key_env", "auth_token_env"):
+            value = getattr(self, name)
+            if value and not _ENV_NAME.fullmatch(value):
+                # Never repeat the value: it may be the secret itself.
+                raise ConfigError(
+                    f"Endpoint {name} must be the NAME of an environment variable (letters, "
+                    "digits, _), not the credential itself; e.g. GATEWAY_TOKEN"
+                )
+        if self.base_url is not None and "@" in urlsplit(self.base_url).netloc:
+            raise ConfigError(
+                "Endpoint base_url holds credentials (user:password@); put them in an "
+                "environment variable and name it in api_key_env or auth_token_env"
+            )
+        if self.timeout <= 0:
+            raise ConfigError(f"Endpoint timeout must be a positive number of seconds, got "
+                              f"{self.timeout}")  # fmt: skip
 
     def build(self) -> AnthropicModel:
         """The SDK model for this endpoint, with credentials read from the environment now."""
@@ -80,7 +99,7 @@ class Endpoint:
         if not key and not token:
             names = " or ".join(n for n in (self.api_key_env, self.auth_token_env) if n)
             raise ConfigError(
-                f"endpoint at {self.base_url or DEFAULT_BASE_URL} has no credentials; "
+                f"no credentials for {self.base_url or DEFAULT_BASE_URL}; "
                 f"set {names or 'api_key_env or auth_token_env'}"
             )
         # A gateway with a token wants no x-api-key at all (ANTHROPIC_API_KEY="").
@@ -130,6 +149,13 @@ def split_model(model: str, names: Mapping[str, object]) -> tuple[str, str]:
     return DEFAULT_ENDPOINT, model
 
 
+def _bare_model(tool: dict[str, Any], names: Mapping[str, object]) -> dict[str, Any]:
+    model = tool.get("model")
+    if "type" not in tool or not isinstance(model, str):
+        return tool
+    return {**tool, "model": split_model(model, names)[1]}
+
+
 class Endpoints:
     """A ``Model`` that sends each request to the endpoint its model names.
 
@@ -144,12 +170,7 @@ class Endpoints:
         endpoints: Mapping[str, Endpoint | Model],
         default: Endpoint | Model | None = None,
     ) -> None:
-        for name in endpoints:
-            if not is_endpoint_name(name) or name == DEFAULT_ENDPOINT:
-                raise ConfigError(
-                    f"endpoint name {name!r} is not usable; use a short word such as 'gateway' "
-                    f"(no ':', '/', '.', and not {DEFAULT_ENDPOINT!r})"
-                )
+        self.check_names(endpoints)
         self._specs: dict[str, Endpoint | None] = {}
         self._models: dict[str, Model] = {}
         for name, value in {DEFAULT_ENDPOINT: default, **endpoints}.items():
@@ -157,10 +178,25 @@ class Endpoints:
                 self._specs[name] = None
             elif isinstance(value, Endpoint):
                 self._specs[name] = value
-                self._models[name] = value.build()
+                try:
+                    self._models[name] = value.build()
+                except ConfigError as err:
+                    raise ConfigError(f"endpoint {name!r}: {err}") from None
             else:
                 self._specs[name] = None
                 self._models[name] = value
+
+    @staticmethod
+    def check_names(endpoints: Mapping[str, object], *, default_allowed: bool = False) -> None:
+        """Raise ``ConfigError`` for a name a model could not be prefixed with."""
+        for name in endpoints:
+            if name == DEFAULT_ENDPOINT and default_allowed:
+                continue
+            if not is_endpoint_name(name) or name == DEFAULT_ENDPOINT:
+                raise ConfigError(
+                    f"endpoint name {name!r} is not usable; use a short word such as 'gateway' "
+                    f"(no ':', '/', '.', and not {DEFAULT_ENDPOINT!r})"
+                )
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -209,6 +245,10 @@ class Endpoints:
         call = request if model == request.model else replace(request, model=model)
         if "fallbacks" in call.extra and not self.supports_server_fallbacks(request.model):
             call = replace(call, extra={k: v for k, v in call.extra.items() if k != "fallbacks"})
+        if any("model" in t and "type" in t for t in call.tools):
+            # A server tool's model (the native advisor's) is the endpoint's bare id too.
+            tools = [_bare_model(t, self._specs) for t in call.tools]
+            call = replace(call, tools=tools)
         return await self.model_for(endpoint).request(call)
 
     async def aclose(self) -> None:
