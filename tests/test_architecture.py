@@ -44,6 +44,7 @@ LAYERS: list[tuple[str, ...]] = [
         "flowgraph.clock",
         "flowgraph.logs",
         "flowgraph.status",
+        "flowgraph.datafiles",
     ),
 ]
 

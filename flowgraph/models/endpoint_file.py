@@ -28,13 +28,12 @@ layer, above this one), where ``gateway``'s are keyed ``gateway:openai/gpt-5.5``
 
 from __future__ import annotations
 
-import json
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from flowgraph.datafiles import read_settings_file
 from flowgraph.errors import ConfigError
 from flowgraph.models.endpoints import DEFAULT_ENDPOINT, Endpoint, Endpoints
 
@@ -77,11 +76,7 @@ class EndpointFile:
             ConfigError: the file is missing, unreadable, or declares something wrong.
         """
         path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-            data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-        except (OSError, ValueError) as err:
-            raise ConfigError(f"cannot read endpoints file {path}: {err}; fix it") from None
+        data = read_settings_file(path, "endpoints file", default_format="toml", fix="fix it")
         table = data.get("endpoints") if isinstance(data, dict) else None
         if not isinstance(table, dict) or not table:
             raise ConfigError(

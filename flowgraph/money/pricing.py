@@ -26,15 +26,14 @@ File format (JSON or TOML), either at the top level or under ``models``::
 
 from __future__ import annotations
 
-import json
 import math
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from flowgraph.datafiles import read_settings_file
 from flowgraph.errors import ConfigError
 from flowgraph.models.endpoints import prefix_of
 from flowgraph.models.seam import Usage
@@ -205,11 +204,8 @@ class Pricing:
             ConfigError: the file is missing, unreadable, or holds a bad entry.
         """
         path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-            data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-        except (OSError, ValueError) as err:
-            raise ConfigError(f"cannot read price file {path}: {err}; fix or remove it") from None
+        data = read_settings_file(path, "price file", default_format="json",
+                                  fix="fix or remove it")  # fmt: skip
         table = data.get("models", data) if isinstance(data, dict) else None
         if not isinstance(table, dict):
             raise ConfigError(f"price file {path} must hold a table of model id -> prices")
