@@ -14,6 +14,7 @@ from typing import Any, TypedDict
 
 from flowgraph.errors import ConfigError
 from flowgraph.events import Event
+from flowgraph.execute.executor import NodeExecutor
 from flowgraph.models.router import ModelLimits
 from flowgraph.models.seam import Model
 from flowgraph.money.advisor_budget import AdvisorBudget
@@ -49,6 +50,8 @@ class RunOptions:
         workspace: the directory the nodes work on (e.g. your repository); by default
             ``run_dir / "workspace"``. Writer roles work in their own copies of it.
         advisor_budget: run-wide caps on advisor consults (uses and dollars, over every node).
+        executor: where function steps and role nodes run (``flowgraph.distributed.RayExecutor``
+            for a Ray cluster); ``None``: in this process. The ledger is written here either way.
     """
 
     run_dir: Path | None = None
@@ -64,6 +67,7 @@ class RunOptions:
     retry_backoff: float | None = None
     workspace: Path | None = None
     advisor_budget: AdvisorBudget | None = None
+    executor: NodeExecutor | None = None
 
     def __post_init__(self) -> None:
         if self.run_dir is not None and not isinstance(self.run_dir, Path):
@@ -141,3 +145,4 @@ class RunArgs(TypedDict, total=False):
     retry_backoff: float | None
     workspace: str | Path | None
     advisor_budget: AdvisorBudget | None
+    executor: NodeExecutor | None
