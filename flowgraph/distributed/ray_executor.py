@@ -23,8 +23,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import socket
 import sys
+import threading
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -79,6 +81,7 @@ class RayExecutor:
         self._mailbox: Any = None
         self._actors: dict[tuple[tuple[str, float], ...], _Pool] = {}
         self._started_here = False
+        self._home = ""
         self._lost: tuple[type[BaseException], ...] = ()
 
     @property
@@ -102,6 +105,7 @@ class RayExecutor:
             _reachable(self.address)
         _by_value(ray)
         quiet = {"logging_level": logging.WARNING, "log_to_driver": False}
+        handlers = _signal_handlers()
         try:
             if self.address == "auto":
                 # "local": always a new cluster, never one found on this machine
@@ -114,11 +118,13 @@ class RayExecutor:
                 f"cannot connect to the Ray cluster at {self.address} ({_first_line(exc)}); "
                 "check the address (`ray start --head` prints it) or use --ray auto"
             ) from None
+        finally:
+            _restore(handlers)  # Ray's own SIGTERM handler would kill us before the ledger knew
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         self._ray = ray
         self._lost = _lost_errors(ray)
-        home = ray.get_runtime_context().get_node_id()
+        home = self._home = ray.get_runtime_context().get_node_id()
         self._mailbox = (
             ray.remote(Mailbox)
             .options(num_cpus=0, max_concurrency=100_000,
@@ -185,6 +191,7 @@ class RayExecutor:
                 return await self._follow(actor, node, portable, list(deltas), call, report,
                                           emit, placed, noted)  # fmt: skip
             except self._lost as lost:
+                pool.replace(actor, self._spare)
                 if attempt == self.redispatch:
                     raise NodeError(
                         f"node {ctx.node!r}: its Ray worker was lost {attempt + 1} times "
@@ -260,27 +267,29 @@ class RayExecutor:
         shape = tuple(sorted(asks.items()))
         pool = self._actors.get(shape)
         if pool is None:
-            pool = self._actors[shape] = _Pool(self._new_actors(asks))
+            live = [n["NodeID"] for n in self._connected().nodes() if n.get("Alive")]
+            actors = [self._actor(dict(asks), node_id) for node_id in live]
+            pool = self._actors[shape] = _Pool(actors, asks)
         return pool
 
-    def _new_actors(self, asks: dict[str, float]) -> list[Any]:
+    def _actor(self, asks: dict[str, float], node_id: str) -> Any:
+        """A role actor, on ``node_id`` if it has room for ``asks`` (else anywhere)."""
         ray = self._connected()
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         cpus = asks.pop("num_cpus", 0.0)
-        live = [n["NodeID"] for n in ray.nodes() if n.get("Alive")]
-        actor = ray.remote(RoleWorker)
-        made = []
-        for node_id in live:
-            # Soft affinity: one actor per node to start with; a restarted actor (its node
-            # died) goes wherever the cluster has room.
-            where = NodeAffinitySchedulingStrategy(node_id, soft=True)
-            made.append(
-                actor.options(num_cpus=cpus, resources=asks or None,
-                              max_concurrency=ROLE_LOOPS_PER_ACTOR, max_restarts=-1,
-                              max_task_retries=0, scheduling_strategy=where).remote()
-            )  # fmt: skip
-        return made
+        where = NodeAffinitySchedulingStrategy(node_id, soft=True)
+        return (
+            ray.remote(RoleWorker)
+            .options(num_cpus=cpus, resources=asks or None, max_concurrency=ROLE_LOOPS_PER_ACTOR,
+                     max_restarts=0, scheduling_strategy=where)
+            .remote()
+        )  # fmt: skip
+
+    def _spare(self, asks: dict[str, float]) -> Any:
+        """An actor for one that was lost: on the coordinator's node if it has room (it is
+        surely alive; the cluster may not yet know which other node died), else anywhere."""
+        return self._actor(asks, self._home)
 
     def _connected(self) -> Any:
         if self._ray is None:
@@ -291,9 +300,18 @@ class RayExecutor:
 class _Pool:
     """Role actors and how many loops each is running; a loop goes to the least busy."""
 
-    def __init__(self, actors: list[Any]) -> None:
+    def __init__(self, actors: list[Any], asks: dict[str, float]) -> None:
         self.actors = actors
         self.load = [0] * len(actors)
+        self.asks = asks
+
+    def replace(self, lost: Any, spare: Callable[[dict[str, float]], Any]) -> None:
+        """Put a new actor where ``lost`` was (once, however many loops saw it die)."""
+        for index, known in enumerate(self.actors):
+            if known is lost:
+                self.actors[index] = spare(dict(self.asks))
+                self.load[index] = 0
+                return
 
     def pick(self) -> Any:
         index = min(range(len(self.actors)), key=self.load.__getitem__)
@@ -334,6 +352,18 @@ def _by_value(ray: Any) -> None:
     for name, module in list(sys.modules.items()):
         if name.startswith("flowgraph_user_") and module is not None:
             ray.cloudpickle.register_pickle_by_value(module)
+
+
+def _signal_handlers() -> dict[int, Any]:
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+
+def _restore(handlers: Mapping[int, Any]) -> None:
+    for sig, handler in handlers.items():
+        if handler is not None:
+            signal.signal(sig, handler)
 
 
 def _reachable(address: str) -> None:

@@ -1,0 +1,345 @@
+"""The distributed tests' driver: run inside a loopback-only network namespace (and its own PID
+namespace), it starts a two-node Ray cluster (a head and a second node, each its own `ray start`
+process group with a custom resource), the emulator, and each scenario, and writes what it saw
+to OUT/report.json for tests/test_distributed.py to check. It stops the cluster by process
+group id (never `ray stop`, which kills every Ray process on the machine by name).
+
+    python driver.py OUT
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from graphs import MODEL, fanout, reply_for  # noqa: E402
+
+from flowgraph import Ledger, RunOptions  # noqa: E402
+from flowgraph.distributed import RayExecutor  # noqa: E402
+from flowgraph.testing.emulator import Emulator  # noqa: E402
+
+PORT = 6391
+ADDRESS = f"127.0.0.1:{PORT}"
+RAY = str(Path(sys.executable).parent / "ray")
+FLOWGRAPH = [str(Path(sys.executable).parent / "flowgraph")]
+
+
+class Cluster:
+    """A head and a second node, each `ray start` in its own session (so its process group id
+    names every process it started)."""
+
+    def __init__(self, temp: Path) -> None:
+        self.temp = temp
+        self.groups: dict[str, int] = {}
+        paths = [str(HERE), os.environ.get("PYTHONPATH", "")]
+        self.env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+
+    def _start(self, name: str, args: list[str]) -> None:
+        common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--disable-usage-stats",
+                  "--object-store-memory=100000000", f'--resources={{"{name}": 1000}}']  # fmt: skip
+        # A new session: its id is `ray start`'s pid, and every process it leaves behind (GCS,
+        # raylet, the workers the raylet starts) is in that session.
+        started = subprocess.Popen([RAY, "start", *args, *common], env=self.env,
+                                   start_new_session=True, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True)  # fmt: skip
+        self.groups[name] = started.pid
+        said, _ = started.communicate(timeout=120)
+        if started.returncode != 0:
+            raise RuntimeError(f"ray start ({name}) failed: {said[-2000:]}")
+
+    def start(self) -> float:
+        began = time.monotonic()
+        self._start("head_node", ["--head", f"--port={PORT}", "--include-dashboard=false",
+                                  f"--temp-dir={self.temp / 'ray'}"])  # fmt: skip
+        self._start("second_node", [f"--address={ADDRESS}"])
+        return time.monotonic() - began
+
+    def kill(self, name: str) -> None:
+        """SIGKILL every process the node's `ray start` left running: its session's (Ray
+        puts each worker in a process group of its own, but in the session it was born in)."""
+        session = self.groups.pop(name, None)
+        if session is None:
+            return
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                if os.getsid(int(entry)) == session:
+                    os.kill(int(entry), signal.SIGKILL)
+            except ProcessLookupError:
+                continue
+
+    def stop(self) -> None:
+        for name in list(self.groups):
+            self.kill(name)
+
+
+def nodes_by_resource(executor: RayExecutor) -> dict[str, str]:
+    """Ray node id -> the custom resource that names it."""
+    ray = executor._ray
+    found = {}
+    for node in ray.nodes():
+        for name in ("head_node", "second_node"):
+            if name in node["Resources"]:
+                found[node["NodeID"]] = name
+    return found
+
+
+def shape(run_dir: Path) -> dict[str, Any]:
+    """What a run's ledger says, without what differs between any two runs."""
+    doc = Ledger.read(run_dir)
+    return {
+        "status": str(doc.status),
+        "records": {n: {"status": str(r.status), "kind": r.kind, "parent": r.parent,
+                        "turns": r.turns, "tool_calls": r.tool_calls, "model": r.model,
+                        "fields": sorted(r.__dataclass_fields__)}
+                    for n, r in doc.nodes.items()},
+    }  # fmt: skip
+
+
+def requests_per_item(emu: Emulator) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for request in emu.requests:
+        if request.path != "/v1/messages" or not isinstance(request.body, dict):
+            continue
+        first = request.body["messages"][0]["content"]
+        text = first if isinstance(first, str) else first[0]["text"]
+        item = text.split("Summarise ", 1)[1].split("\n", 1)[0]
+        counts[item] = counts.get(item, 0) + 1
+    return counts
+
+
+def items_of(run_dir: Path) -> dict[str, Any]:
+    doc = Ledger.read(run_dir)
+    return {n: r for n, r in doc.nodes.items() if n.startswith("notes[")}
+
+
+# -- scenarios --------------------------------------------------------------------------------
+
+
+async def map_on_both_nodes(out: Path, executor: RayExecutor) -> dict[str, Any]:
+    """200 role items locally, then on the cluster with max_concurrent=4: same results, same
+    ledger shape, items on both nodes, never more than 4 requests at the emulator."""
+    report: dict[str, Any] = {}
+    for where in ("local", "ray"):
+        with Emulator({MODEL: reply_for(2)}, latency=0.02) as emu:
+            os.environ["EMU_URL"] = emu.base_url
+            graph = fanout(200, limit=4)
+            began = time.monotonic()
+            result = await graph.run(
+                None, RunOptions(run_dir=out / f"map-{where}", executor=None if where ==
+                                 "local" else executor)  # fmt: skip
+            )
+            report[where] = {
+                "status": str(result.status),
+                "outputs": result.outputs["notes"],
+                "seconds": time.monotonic() - began,
+                "peak_in_flight": emu.peak_in_flight.get(MODEL, 0),
+                "requests": len(emu.requests),
+                "shape": shape(out / f"map-{where}"),
+            }
+    names = nodes_by_resource(executor)
+    placed: dict[str, int] = {}
+    for record in items_of(out / "map-ray").values():
+        where = names.get(record.placed or "", str(record.placed))
+        placed[where] = placed.get(where, 0) + 1
+    report["ray"]["placed"] = placed
+    return report
+
+
+async def budget(out: Path, executor: RayExecutor) -> dict[str, Any]:
+    """A budget that covers about a quarter of the items: the run stops spending there."""
+    with Emulator({MODEL: reply_for(1)}, latency=0.02) as emu:
+        os.environ["EMU_URL"] = emu.base_url
+        probe = await fanout(4, limit=None).run(None, run_dir=out / "budget-probe")
+        per_call = max(r.cost_usd or 0.0 for r in items_of(out / "budget-probe").values())
+        cap = per_call * 20
+        result = await fanout(40, limit=None, budget=cap).run(
+            None, RunOptions(run_dir=out / "budget", executor=executor)
+        )
+        records = items_of(out / "budget")
+        return {
+            "probe": str(probe.status),
+            "status": str(result.status),
+            "cap": cap,
+            "per_call": per_call,
+            "spent": sum(r.cost_usd or 0.0 for r in records.values()),
+            "passed": sum(1 for r in records.values() if r.status == "passed"),
+            "workers": 2,
+        }
+
+
+async def node_dies(out: Path, executor: RayExecutor, cluster: Cluster) -> dict[str, Any]:
+    """SIGKILL of the second node's processes while 60 three-turn items run."""
+    run_dir = out / "node-dies"
+    with Emulator({MODEL: reply_for(3)}, latency=0.1) as emu:
+        os.environ["EMU_URL"] = emu.base_url
+        graph = fanout(60, limit=4)
+        run = asyncio.create_task(graph.run(None, RunOptions(run_dir=run_dir, executor=executor)))
+        passed_at_kill: list[str] = []
+        running_at_kill: list[str] = []
+        while not run.done():
+            await asyncio.sleep(0.1)
+            items = items_of(run_dir) if Ledger.exists(run_dir) else {}
+            names = nodes_by_resource(executor)
+            on_second = [n for n, r in items.items() if names.get(r.placed or "") ==
+                         "second_node" and r.status == "running"]  # fmt: skip
+            passed = [n for n, r in items.items() if r.status == "passed"]
+            if len(passed) >= 15 and on_second:
+                passed_at_kill = passed
+                running_at_kill = on_second
+                cluster.kill("second_node")
+                break
+        result = await run
+        counts = requests_per_item(emu)
+        final = items_of(run_dir)
+        return {
+            "status": str(result.status),
+            "passed_at_kill": passed_at_kill,
+            "running_on_second_at_kill": running_at_kill,
+            "requests": {n: counts.get(_item(n), 0) for n in final},
+            "turns": {n: r.turns for n, r in final.items()},
+            "statuses": {n: str(r.status) for n, r in final.items()},
+            "placed_after": {n: nodes_by_resource(executor).get(r.placed or "", r.placed)
+                             for n, r in final.items()},  # fmt: skip
+        }
+
+
+def _item(record: str) -> str:
+    return f"item {record[len('notes[') : -1]}"
+
+
+def coordinator_dies(out: Path) -> dict[str, Any]:
+    """SIGKILL of the coordinator (`flowgraph run --ray`) mid-run; `flowgraph resume --ray`."""
+    run_dir = out / "coordinator-dies"
+    graph = f"{HERE / 'graphs.py'}:fanout"
+    with Emulator({MODEL: reply_for(3)}, latency=0.1) as emu:
+        env = {**os.environ, "EMU_URL": emu.base_url}
+        first = subprocess.Popen([*FLOWGRAPH, "run", graph, "--run-dir", str(run_dir), "--ray",
+                                  ADDRESS, "--input", "n:=40"], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+        at_kill: dict[str, Any] = {}
+        deadline = time.monotonic() + 120
+        while first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+            if not Ledger.exists(run_dir):
+                continue
+            items = items_of(run_dir)
+            passed = [n for n, r in items.items() if r.status == "passed"]
+            journaled = [n for n, r in items.items() if r.status == "running" and r.conversation]
+            if len(passed) >= 8 and journaled:
+                first.kill()
+                at_kill = {"passed": passed, "journaled": journaled}
+                break
+        first.wait()
+        killed = first.returncode
+        before = requests_per_item(emu)
+        resumed = subprocess.run([*FLOWGRAPH, "resume", str(run_dir), "--ray", ADDRESS],
+                                 env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+        after = requests_per_item(emu)
+        final = items_of(run_dir)
+        return {
+            "killed_rc": killed,
+            "at_kill": at_kill,
+            "resume_rc": resumed.returncode,
+            "resume_err": resumed.stderr[-3000:],
+            "status": str(Ledger.read(run_dir).status),
+            "requests_before": before,
+            "requests_after": after,
+            "turns": {_item(n): r.turns for n, r in final.items()},
+            "statuses": {_item(n): str(r.status) for n, r in final.items()},
+        }
+
+
+def batch_interrupted(out: Path) -> dict[str, Any]:
+    """`flowgraph batch --ray` over 50 inputs, stopped (SIGTERM) part way, run again."""
+    inputs = out / "inputs.jsonl"
+    log = out / "batch.log"
+    inputs.write_text("".join(json.dumps({"n": n, "log": str(log)}) + "\n" for n in range(50)))
+    runs = out / "batch-runs"
+    env = dict(os.environ)
+    command = [*FLOWGRAPH, "batch", f"{HERE / 'graphs.py'}:batch", "--inputs", str(inputs),
+               "--runs-dir", str(runs), "--ray", ADDRESS, "--max-runs", "8"]  # fmt: skip
+    first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+        done = log.read_text().count("\n") if log.exists() else 0
+        if done >= 12:
+            first.send_signal(signal.SIGTERM)
+            break
+    first_out, first_err = first.communicate(timeout=120)
+    passed_first = sorted(
+        p.name for p in runs.iterdir() if Ledger.exists(p) and Ledger.read(p).status == "passed"
+    )
+    second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    lines = log.read_text().split()
+    return {
+        "first_rc": first.returncode,
+        "first_err": first_err[-2000:],
+        "passed_first": passed_first,
+        "second_rc": second.returncode,
+        "second_out": second.stdout[-6000:],
+        "second_err": second.stderr[-2000:],
+        "runs": sorted(p.name for p in runs.iterdir()),
+        "statuses": {p.name: str(Ledger.read(p).status) for p in runs.iterdir()},
+        "log": lines,
+    }
+
+
+def unreachable() -> dict[str, Any]:
+    """`--ray` at an address where no cluster listens."""
+    done = subprocess.run([*FLOWGRAPH, "run", f"{HERE / 'graphs.py'}:batch", "--input", "n=1",
+                           "--run-dir", "/tmp/never-made", "--ray", "127.0.0.1:1"],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    return {"rc": done.returncode, "err": done.stderr, "made": Path("/tmp/never-made").exists()}
+
+
+async def main(out: Path) -> None:
+    report: dict[str, Any] = {}
+    cluster = Cluster(out)
+    try:
+        report["cluster_start_s"] = cluster.start()
+        executor = RayExecutor(ADDRESS)
+        await executor.start()
+        scenarios: list[tuple[str, Callable[[], Any]]] = [
+            ("unreachable", unreachable),
+            ("map", lambda: map_on_both_nodes(out, executor)),
+            ("budget", lambda: budget(out, executor)),
+            ("batch", lambda: batch_interrupted(out)),
+            ("coordinator", lambda: coordinator_dies(out)),
+            ("node_dies", lambda: node_dies(out, executor, cluster)),  # last: one node after
+        ]
+        wanted = set(os.environ.get("SCENARIOS", "").split(",")) - {""}
+        for name, scenario in scenarios:
+            if wanted and name not in wanted:
+                continue
+            began = time.monotonic()
+            try:
+                value = scenario()
+                report[name] = await value if asyncio.iscoroutine(value) else value
+            except Exception:
+                report[name] = {"crashed": traceback.format_exc()}
+            report[name + "_s"] = time.monotonic() - began
+            (out / "report.json").write_text(json.dumps(report, indent=1, default=str))
+        executor.close()
+    finally:
+        cluster.stop()
+        (out / "report.json").write_text(json.dumps(report, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    asyncio.run(main(Path(sys.argv[1])))
