@@ -268,17 +268,20 @@ class RayExecutor:
         pool = self._actors.get(shape)
         if pool is None:
             live = [n["NodeID"] for n in self._connected().nodes() if n.get("Alive")]
-            actors = [self._actor(dict(asks), node_id) for node_id in live]
+            # Hard placement for the plain pool; asks some nodes lack may go where they fit.
+            actors = [self._actor(dict(asks), n, soft=bool(asks)) for n in live]
             pool = self._actors[shape] = _Pool(actors, asks)
         return pool
 
-    def _actor(self, asks: dict[str, float], node_id: str) -> Any:
-        """A role actor, on ``node_id`` if it has room for ``asks`` (else anywhere)."""
+    def _actor(self, asks: dict[str, float], node_id: str, *, soft: bool = True) -> Any:
+        """A role actor on ``node_id`` (``soft``: or anywhere, if it has no room for
+        ``asks``). One per node to start with: Ray's soft placement alone may put them all on
+        one node."""
         ray = self._connected()
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         cpus = asks.pop("num_cpus", 0.0)
-        where = NodeAffinitySchedulingStrategy(node_id, soft=True)
+        where = NodeAffinitySchedulingStrategy(node_id, soft=soft)
         return (
             ray.remote(RoleWorker)
             .options(num_cpus=cpus, resources=asks or None, max_concurrency=ROLE_LOOPS_PER_ACTOR,

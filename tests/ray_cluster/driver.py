@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import sys
 import time
 import traceback
@@ -42,6 +44,8 @@ class Cluster:
 
     def __init__(self, temp: Path) -> None:
         self.temp = temp
+        # Ray's unix socket paths must stay under 107 bytes: a short directory of its own.
+        self.sockets = Path(tempfile.mkdtemp(prefix="fgray"))
         self.groups: dict[str, int] = {}
         paths = [str(HERE), os.environ.get("PYTHONPATH", "")]
         self.env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
@@ -62,7 +66,7 @@ class Cluster:
     def start(self) -> float:
         began = time.monotonic()
         self._start("head_node", ["--head", f"--port={PORT}", "--include-dashboard=false",
-                                  f"--temp-dir={self.temp / 'ray'}"])  # fmt: skip
+                                  f"--temp-dir={self.sockets}"])  # fmt: skip
         self._start("second_node", [f"--address={ADDRESS}"])
         return time.monotonic() - began
 
@@ -84,6 +88,7 @@ class Cluster:
     def stop(self) -> None:
         for name in list(self.groups):
             self.kill(name)
+        shutil.rmtree(self.sockets, ignore_errors=True)
 
 
 def nodes_by_resource(executor: RayExecutor) -> dict[str, str]:
@@ -156,6 +161,7 @@ async def map_on_both_nodes(out: Path, executor: RayExecutor) -> dict[str, Any]:
         where = names.get(record.placed or "", str(record.placed))
         placed[where] = placed.get(where, 0) + 1
     report["ray"]["placed"] = placed
+    report["ray"]["nodes"] = names
     return report
 
 
@@ -292,7 +298,7 @@ def batch_interrupted(out: Path) -> dict[str, Any]:
         "first_err": first_err[-2000:],
         "passed_first": passed_first,
         "second_rc": second.returncode,
-        "second_out": second.stdout[-6000:],
+        "second_out": second.stdout,
         "second_err": second.stderr[-2000:],
         "runs": sorted(p.name for p in runs.iterdir()),
         "statuses": {p.name: str(Ledger.read(p).status) for p in runs.iterdir()},
