@@ -82,6 +82,8 @@ class RayExecutor:
         self._actors: dict[tuple[tuple[str, float], ...], _Pool] = {}
         self._started_here = False
         self._home = ""
+        self._step_task: Any = None
+        self._role_actor: Any = None
         self._lost: tuple[type[BaseException], ...] = ()
 
     @property
@@ -124,6 +126,8 @@ class RayExecutor:
 
         self._ray = ray
         self._lost = _lost_errors(ray)
+        self._step_task = ray.remote(run_step_task)  # made once: each one is sent to the cluster
+        self._role_actor = ray.remote(RoleWorker)
         home = self._home = ray.get_runtime_context().get_node_id()
         self._mailbox = (
             ray.remote(Mailbox)
@@ -148,7 +152,7 @@ class RayExecutor:
         ray = self._connected()
         asks = {"num_cpus": 1.0, **self._asks(ctx.node)}
         cpus = asks.pop("num_cpus")
-        remote = ray.remote(run_step_task).options(
+        remote = self._step_task.options(
             num_cpus=cpus, resources=asks or None, max_retries=3, name=f"step {ctx.node}"
         )
         ref = remote.remote(node.func, _portable(ctx))
@@ -277,17 +281,15 @@ class RayExecutor:
         """A role actor on ``node_id`` (``soft``: or anywhere, if it has no room for
         ``asks``). One per node to start with: Ray's soft placement alone may put them all on
         one node."""
-        ray = self._connected()
+        self._connected()
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         cpus = asks.pop("num_cpus", 0.0)
         where = NodeAffinitySchedulingStrategy(node_id, soft=soft)
-        return (
-            ray.remote(RoleWorker)
-            .options(num_cpus=cpus, resources=asks or None, max_concurrency=ROLE_LOOPS_PER_ACTOR,
-                     max_restarts=0, scheduling_strategy=where)
-            .remote()
-        )  # fmt: skip
+        return self._role_actor.options(
+            num_cpus=cpus, resources=asks or None, max_concurrency=ROLE_LOOPS_PER_ACTOR,
+            max_restarts=0, scheduling_strategy=where,
+        ).remote()  # fmt: skip
 
     def _spare(self, asks: dict[str, float]) -> Any:
         """An actor for one that was lost: on the coordinator's node if it has room (it is

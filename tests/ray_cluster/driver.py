@@ -12,10 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import signal
 import subprocess
-import tempfile
 import sys
 import time
 import traceback
@@ -30,65 +28,12 @@ from graphs import MODEL, fanout, reply_for  # noqa: E402
 
 from flowgraph import Ledger, RunOptions  # noqa: E402
 from flowgraph.distributed import RayExecutor  # noqa: E402
+from flowgraph.testing.cluster import LocalRayCluster  # noqa: E402
 from flowgraph.testing.emulator import Emulator  # noqa: E402
 
 PORT = 6391
 ADDRESS = f"127.0.0.1:{PORT}"
-RAY = str(Path(sys.executable).parent / "ray")
 FLOWGRAPH = [str(Path(sys.executable).parent / "flowgraph")]
-
-
-class Cluster:
-    """A head and a second node, each `ray start` in its own session (so its process group id
-    names every process it started)."""
-
-    def __init__(self, temp: Path) -> None:
-        self.temp = temp
-        # Ray's unix socket paths must stay under 107 bytes: a short directory of its own.
-        self.sockets = Path(tempfile.mkdtemp(prefix="fgray"))
-        self.groups: dict[str, int] = {}
-        paths = [str(HERE), os.environ.get("PYTHONPATH", "")]
-        self.env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
-
-    def _start(self, name: str, args: list[str]) -> None:
-        common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--disable-usage-stats",
-                  "--object-store-memory=100000000", f'--resources={{"{name}": 1000}}']  # fmt: skip
-        # A new session: its id is `ray start`'s pid, and every process it leaves behind (GCS,
-        # raylet, the workers the raylet starts) is in that session.
-        started = subprocess.Popen([RAY, "start", *args, *common], env=self.env,
-                                   start_new_session=True, stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, text=True)  # fmt: skip
-        self.groups[name] = started.pid
-        said, _ = started.communicate(timeout=120)
-        if started.returncode != 0:
-            raise RuntimeError(f"ray start ({name}) failed: {said[-2000:]}")
-
-    def start(self) -> float:
-        began = time.monotonic()
-        self._start("head_node", ["--head", f"--port={PORT}", "--include-dashboard=false",
-                                  f"--temp-dir={self.sockets}"])  # fmt: skip
-        self._start("second_node", [f"--address={ADDRESS}"])
-        return time.monotonic() - began
-
-    def kill(self, name: str) -> None:
-        """SIGKILL every process the node's `ray start` left running: its session's (Ray
-        puts each worker in a process group of its own, but in the session it was born in)."""
-        session = self.groups.pop(name, None)
-        if session is None:
-            return
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                if os.getsid(int(entry)) == session:
-                    os.kill(int(entry), signal.SIGKILL)
-            except ProcessLookupError:
-                continue
-
-    def stop(self) -> None:
-        for name in list(self.groups):
-            self.kill(name)
-        shutil.rmtree(self.sockets, ignore_errors=True)
 
 
 def nodes_by_resource(executor: RayExecutor) -> dict[str, str]:
@@ -145,7 +90,7 @@ async def map_on_both_nodes(out: Path, executor: RayExecutor) -> dict[str, Any]:
             began = time.monotonic()
             result = await graph.run(
                 None, RunOptions(run_dir=out / f"map-{where}", executor=None if where ==
-                                 "local" else executor)  # fmt: skip
+                                 "local" else executor)
             )
             report[where] = {
                 "status": str(result.status),
@@ -187,7 +132,7 @@ async def budget(out: Path, executor: RayExecutor) -> dict[str, Any]:
         }
 
 
-async def node_dies(out: Path, executor: RayExecutor, cluster: Cluster) -> dict[str, Any]:
+async def node_dies(out: Path, executor: RayExecutor, cluster: LocalRayCluster) -> dict[str, Any]:
     """SIGKILL of the second node's processes while 60 three-turn items run."""
     run_dir = out / "node-dies"
     with Emulator({MODEL: reply_for(3)}, latency=0.1) as emu:
@@ -219,7 +164,7 @@ async def node_dies(out: Path, executor: RayExecutor, cluster: Cluster) -> dict[
             "turns": {n: r.turns for n, r in final.items()},
             "statuses": {n: str(r.status) for n, r in final.items()},
             "placed_after": {n: nodes_by_resource(executor).get(r.placed or "", r.placed)
-                             for n, r in final.items()},  # fmt: skip
+                             for n, r in final.items()},
         }
 
 
@@ -287,7 +232,7 @@ def batch_interrupted(out: Path) -> dict[str, Any]:
         if done >= 12:
             first.send_signal(signal.SIGTERM)
             break
-    first_out, first_err = first.communicate(timeout=120)
+    _first_out, first_err = first.communicate(timeout=120)
     passed_first = sorted(
         p.name for p in runs.iterdir() if Ledger.exists(p) and Ledger.read(p).status == "passed"
     )
@@ -316,9 +261,13 @@ def unreachable() -> dict[str, Any]:
 
 async def main(out: Path) -> None:
     report: dict[str, Any] = {}
-    cluster = Cluster(out)
+    paths = [str(HERE), os.environ.get("PYTHONPATH", "")]
+    cluster = LocalRayCluster(PORT, env={"PYTHONPATH": os.pathsep.join(p for p in paths if p)})
     try:
-        report["cluster_start_s"] = cluster.start()
+        began = time.monotonic()
+        cluster.add("head_node", head=True)
+        cluster.add("second_node")
+        report["cluster_start_s"] = time.monotonic() - began
         executor = RayExecutor(ADDRESS)
         await executor.start()
         scenarios: list[tuple[str, Callable[[], Any]]] = [
