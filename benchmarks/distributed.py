@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import shutil
 import subprocess
@@ -36,18 +37,35 @@ MODEL = "claude-sonnet-4-6"
 PORT = 6393
 
 
+def spin(seconds: float) -> None:
+    """Pure-Python arithmetic for ``seconds`` of this process's CPU time."""
+    ends = time.process_time() + seconds
+    total = 0
+    while time.process_time() < ends:
+        for i in range(10_000):
+            total += i * i % 7
+
+
+def ceiling(work: float, items: int) -> float:
+    """What this machine gives two processes against one, without Ray: the most any
+    two-node ratio can show here (a shared machine's other load takes its share)."""
+    rates = []
+    for processes in (1, 2):
+        began = time.perf_counter()
+        with multiprocessing.Pool(processes) as pool:
+            pool.map(spin, [work] * items)
+        rates.append(items / (time.perf_counter() - began))
+    return rates[1] / rates[0]
+
+
 async def numbers(ctx: Context) -> list[int]:
     return list(range(int(ctx.input["n"])))
 
 
 async def burn(ctx: Context) -> int:
     """About ``work`` seconds of pure-Python arithmetic (no sleeping: it holds a CPU)."""
-    ends = time.process_time() + float(ctx.input["work"])
-    total = 0
-    while time.process_time() < ends:
-        for i in range(10_000):
-            total += i * i % 7
-    return total % 1000 + int(ctx.item)
+    spin(float(ctx.input["work"]))
+    return int(ctx.item)
 
 
 @tool
@@ -106,9 +124,10 @@ async def measure(args: argparse.Namespace, address: str, base_url: str) -> dict
 async def one_then_two(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
     """The figures on a one-node cluster, then on the same cluster with a second node."""
     figures = {}
-    with Emulator({MODEL: two_turns}, latency=args.latency) as emu, LocalRayCluster(
-        PORT, env=env
-    ) as cluster:
+    with (
+        Emulator({MODEL: two_turns}, latency=args.latency) as emu,
+        LocalRayCluster(PORT, env=env) as cluster,
+    ):
         await asyncio.to_thread(cluster.add, "head_node", head=True)
         figures["one node"] = await asyncio.to_thread(measured, args, cluster.address, emu)
         await asyncio.to_thread(cluster.add, "second_node")
@@ -137,6 +156,8 @@ def inside(args: argparse.Namespace) -> None:
     for name, row in figures.items():
         print(f"{name:12} {row['cpu']:>18.2f} {row['roles']:>19.2f}")
     print(f"{'ratio':12} {two['cpu'] / one['cpu']:>17.2f}x {two['roles'] / one['roles']:>18.2f}x")
+    machine = ceiling(args.work, max(4, args.items // 4))
+    print(f"{'machine':12} {machine:>17.2f}x {'':>19} (two plain processes against one, no Ray)")
     print(f"({args.items} CPU items of {args.work}s each, one CPU per node; {args.roles} role "
           f"items of two model calls, {args.latency}s emulator latency)")  # fmt: skip
 

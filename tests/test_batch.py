@@ -53,9 +53,7 @@ def test_batch_run_again_keeps_what_passed(cli, tmp_path: Path) -> None:
     ("line", "said"),
     [("{not json", "line 2: not JSON"), ("[1, 2]", "line 2: a list, not a JSON object")],
 )
-def test_batch_bad_inputs_file_is_one_error_line(
-    cli, tmp_path: Path, line: str, said: str
-) -> None:
+def test_batch_bad_inputs_file_is_one_error_line(cli, tmp_path: Path, line: str, said: str) -> None:
     inputs = tmp_path / "in.jsonl"
     inputs.write_text('{"n": 1, "log": "x"}\n' + line + "\n")
     runs = tmp_path / "runs"
@@ -92,3 +90,11 @@ def test_batch_of_50_stopped_and_run_again_runs_each_input_once(tmp_path: Path) 
     assert counts == collections.Counter(str(n) for n in range(50))  # each input ran once
     assert all(Ledger.read(p).status == "passed" for p in runs.iterdir())
     assert len(os.listdir(runs)) == 50
+
+
+def test_importing_flowgraph_and_its_command_does_not_import_ray() -> None:
+    code = (
+        "import sys, flowgraph, flowgraph.cli, flowgraph.distributed; print('ray' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "False", done.stderr

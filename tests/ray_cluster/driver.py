@@ -89,8 +89,10 @@ async def map_on_both_nodes(out: Path, executor: RayExecutor) -> dict[str, Any]:
             graph = fanout(200, limit=4)
             began = time.monotonic()
             result = await graph.run(
-                None, RunOptions(run_dir=out / f"map-{where}", executor=None if where ==
-                                 "local" else executor)
+                None,
+                RunOptions(
+                    run_dir=out / f"map-{where}", executor=None if where == "local" else executor
+                ),
             )
             report[where] = {
                 "status": str(result.status),
@@ -163,8 +165,10 @@ async def node_dies(out: Path, executor: RayExecutor, cluster: LocalRayCluster) 
             "requests": {n: counts.get(_item(n), 0) for n in final},
             "turns": {n: r.turns for n, r in final.items()},
             "statuses": {n: str(r.status) for n, r in final.items()},
-            "placed_after": {n: nodes_by_resource(executor).get(r.placed or "", r.placed)
-                             for n, r in final.items()},
+            "placed_after": {
+                n: nodes_by_resource(executor).get(r.placed or "", r.placed)
+                for n, r in final.items()
+            },
         }
 
 
