@@ -189,11 +189,12 @@ class RayExecutor:
 
         portable = _portable(ctx)
         pool = self._pool(ctx.node)
+        unjournaled = _Answered()
         for attempt in range(self.redispatch + 1):
             actor = pool.pick()
             try:
                 return await self._follow(actor, node, portable, list(deltas), call, report,
-                                          emit, placed, noted)  # fmt: skip
+                                          emit, placed, noted, unjournaled)  # fmt: skip
             except self._lost as lost:
                 pool.replace(actor, self._spare)
                 if attempt == self.redispatch:
@@ -216,12 +217,16 @@ class RayExecutor:
         emit: Callable[[Event], None],
         placed: Placed,
         noted: Callable[[dict[str, Any]], None],
+        answered: _Answered,
     ) -> Any:
         """Follow one dispatch of a loop: journal its deltas, serve its calls, return its
-        output (or raise its error)."""
+        output (or raise its error). ``answered`` holds the last answer the loop was given
+        whose turn it has not journaled yet: paid for, so a dispatch after a lost worker is
+        handed it instead of asking again."""
         key = uuid.uuid4().hex
         listening = bool(getattr(emit, "listening", True))
-        stream = actor.run.remote(self._mailbox, key, node, ctx, replay, listening)
+        primed, answered.served = answered.served, None
+        stream = actor.run.remote(self._mailbox, key, node, ctx, replay, listening, primed)
         waiting: str | None = None
         try:
             async for ref in stream:
@@ -229,11 +234,13 @@ class RayExecutor:
                 kind = message[0]
                 if kind == "note":
                     noted(message[1])
+                    if message[1].get("k") == "a":  # the answer's turn is in the journal now
+                        primed = answered.served = None
                 elif kind == "call":
                     _, n, request, fallbacks = message
                     waiting = f"{key}:{n}"
-                    served = await call(request, fallbacks)
-                    self._mailbox.put.remote(waiting, ("ok", served))
+                    answered.served = await call(request, fallbacks)
+                    self._mailbox.put.remote(waiting, ("ok", answered.served))
                     waiting = None
                 elif kind == "event":
                     emit(message[1])
@@ -245,6 +252,9 @@ class RayExecutor:
                     if kind == "error":
                         raise message[1]
                     return message[1]
+        except self._lost:
+            answered.served = answered.served or primed  # not journaled: hand it on again
+            raise
         except BaseException:
             if waiting is not None and self._mailbox is not None:  # let the loop stop there
                 self._mailbox.put.remote(waiting, ("stop",))
@@ -300,6 +310,12 @@ class RayExecutor:
         if self._ray is None:
             raise ConfigError("the Ray executor is not started; call `await executor.start()`")
         return self._ray
+
+
+class _Answered:
+    """The answer a loop's dispatch was given but had not journaled yet, if any."""
+
+    served: Any = None
 
 
 class _Pool:

@@ -86,11 +86,14 @@ class RoleWorker:
         ctx: Context,
         replay: list[dict[str, Any]],
         listening: bool,
+        primed: Served | None = None,
     ) -> AsyncIterator[Message]:
-        """Run ``node``'s tool loop from ``replay``, streaming what happens (see the module)."""
+        """Run ``node``'s tool loop from ``replay``, streaming what happens (see the module).
+        ``primed``: the answer to the loop's first call, already paid for by a dispatch whose
+        worker was lost before it journaled the turn."""
         out: asyncio.Queue[Message] = asyncio.Queue()
         report = NodeReport(replay=replay, note=lambda delta: out.put_nowait(("note", delta)))
-        call = _caller(mailbox, key, out)
+        call = _caller(mailbox, key, out, primed)
 
         def emit(event: Event) -> None:
             if listening:
@@ -119,12 +122,15 @@ class RoleWorker:
 
 
 def _caller(
-    mailbox: Any, key: str, out: asyncio.Queue[Message]
+    mailbox: Any, key: str, out: asyncio.Queue[Message], primed: Served | None
 ) -> Callable[..., Awaitable[Served]]:
     """The loop's way to a model: ask the coordinator, wait in the mailbox for the answer."""
     numbers = itertools.count()
+    first = [primed] if primed is not None else []
 
     async def call(request: ModelRequest, fallbacks: Sequence[str]) -> Served:
+        if first:  # the replayed conversation asks again what the lost worker was answered
+            return first.pop()
         n = next(numbers)
         out.put_nowait(("call", n, request, tuple(fallbacks)))
         answer = await mailbox.take.remote(f"{key}:{n}")
