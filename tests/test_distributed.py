@@ -140,3 +140,17 @@ def test_batch_on_the_cluster_stopped_and_run_again_runs_each_input_once(
     assert 0 < len(seen["passed_first"]) < 50
     assert seen["second_out"].count("kept (passed before)") == len(seen["passed_first"])
     assert collections.Counter(seen["log"]) == collections.Counter(str(n) for n in range(50))
+
+
+def test_ray_auto_starts_a_local_cluster_for_the_command(report: dict[str, Any]) -> None:
+    seen = scenario(report, "auto")
+    assert seen["rc"] == 0, seen["err"]
+    assert seen["status"] == "passed" and seen["output"] == 14
+    assert seen["placed"]  # the step ran as a Ray task
+
+
+def test_eval_on_the_cluster_scores_as_it_does_locally(report: dict[str, Any]) -> None:
+    seen = scenario(report, "eval")
+    assert seen["local"]["rc"] == seen["ray"]["rc"] == 0, seen["ray"]["err"]
+    assert seen["ray"]["rates"] == seen["local"]["rates"] and seen["ray"]["rates"]
+    assert seen["placed_records"] > 0  # the solo configuration's nodes ran on the cluster

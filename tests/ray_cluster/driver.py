@@ -255,6 +255,36 @@ def batch_interrupted(out: Path) -> dict[str, Any]:
     }
 
 
+def auto(out: Path) -> dict[str, Any]:
+    """`flowgraph run --ray auto`: a local cluster of its own, started and stopped with it."""
+    log = out / "auto.log"
+    done = subprocess.run([*FLOWGRAPH, "run", f"{HERE / 'graphs.py'}:batch", "--input", "n=7",
+                           "--input", f"log={log}", "--run-dir", str(out / "auto"), "--ray",
+                           "auto"], capture_output=True, text=True, timeout=300)  # fmt: skip
+    doc = Ledger.read(out / "auto") if Ledger.exists(out / "auto") else None
+    return {"rc": done.returncode, "err": done.stderr[-3000:],
+            "status": str(doc.status) if doc else None,
+            "output": doc.nodes["work"].output if doc else None,
+            "placed": doc.nodes["work"].placed if doc else None}  # fmt: skip
+
+
+def evaluate(out: Path) -> dict[str, Any]:
+    """`flowgraph eval --ray`: the example suite, on the cluster and locally."""
+    suite = str(HERE.parent.parent / "examples" / "eval_advisor.py")
+    found = {}
+    for where, extra in (("local", []), ("ray", ["--ray", ADDRESS])):
+        done = subprocess.run([*FLOWGRAPH, "eval", suite, "--out", str(out / f"eval-{where}"),
+                               "--json", *extra], capture_output=True, text=True,
+                              timeout=300)  # fmt: skip
+        rows = json.loads(done.stdout)["configs"] if done.returncode == 0 else []
+        found[where] = {"rc": done.returncode, "err": done.stderr[-2000:],
+                        "rates": {r["config"]: r["completion_rate"] for r in rows}}  # fmt: skip
+    placed = [r.placed for p in (out / "eval-ray").rglob("ledger.json")
+              for r in Ledger.read(p.parent).nodes.values() if r.placed]  # fmt: skip
+    found["placed_records"] = len(placed)
+    return found
+
+
 def unreachable() -> dict[str, Any]:
     """`--ray` at an address where no cluster listens."""
     done = subprocess.run([*FLOWGRAPH, "run", f"{HERE / 'graphs.py'}:batch", "--input", "n=1",
@@ -276,6 +306,8 @@ async def main(out: Path) -> None:
         await executor.start()
         scenarios: list[tuple[str, Callable[[], Any]]] = [
             ("unreachable", unreachable),
+            ("auto", lambda: auto(out)),
+            ("eval", lambda: evaluate(out)),
             ("map", lambda: map_on_both_nodes(out, executor)),
             ("budget", lambda: budget(out, executor)),
             ("batch", lambda: batch_interrupted(out)),
