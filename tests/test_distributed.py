@@ -86,6 +86,13 @@ def test_map_of_200_role_nodes_runs_on_both_nodes_as_it_runs_locally(
     assert sum(ray["placed"].values()) == 200
 
 
+def test_work_runs_where_its_resources_are(report: dict[str, Any]) -> None:
+    seen = scenario(report, "resources")
+    assert seen["status"] == "passed"
+    assert seen["where"]["squares"] == ["second_node"] * 8  # steps asked for second_node
+    assert seen["where"]["notes"] == ["head_node"] * 8  # role loops asked for head_node
+
+
 def test_model_concurrency_limit_holds_across_the_cluster(report: dict[str, Any]) -> None:
     seen = scenario(report, "map")
     # ModelLimits(max_concurrent=4): never more at the emulator, and the limit was reached.

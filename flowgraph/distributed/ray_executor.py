@@ -80,7 +80,7 @@ class RayExecutor:
         self._ray: Any = None
         self._mailbox: Any = None
         self._actors: dict[tuple[tuple[str, float], ...], _Pool] = {}
-        self._started_here = False
+        self._connected_here = False
         self._home = ""
         self._step_task: Any = None
         self._role_actor: Any = None
@@ -103,25 +103,10 @@ class RayExecutor:
             raise ConfigError(
                 "running on Ray needs the ray package: pip install 'flowgraph-llm[ray]'"
             ) from None
-        if self.address != "auto" and not self.address.startswith("ray://"):
-            _reachable(self.address)
         _by_value(ray)
-        quiet = {"logging_level": logging.WARNING, "log_to_driver": False}
-        handlers = _signal_handlers()
-        try:
-            if self.address == "auto":
-                # "local": always a new cluster, never one found on this machine
-                ray.init(address="local", include_dashboard=False, **quiet)  # type: ignore[arg-type]
-                self._started_here = True
-            else:
-                ray.init(address=self.address, **quiet)  # type: ignore[arg-type]
-        except (ConnectionError, RuntimeError) as exc:
-            raise ConfigError(
-                f"cannot connect to the Ray cluster at {self.address} ({_first_line(exc)}); "
-                "check the address (`ray start --head` prints it) or use --ray auto"
-            ) from None
-        finally:
-            _restore(handlers)  # Ray's own SIGTERM handler would kill us before the ledger knew
+        if not ray.is_initialized():  # one connection a process: other executors share it
+            self._connect(ray)
+            self._connected_here = True
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         self._ray = ray
@@ -136,14 +121,39 @@ class RayExecutor:
             .remote()
         )  # fmt: skip
 
+    def _connect(self, ray: Any) -> None:
+        if self.address != "auto" and not self.address.startswith("ray://"):
+            _reachable(self.address)
+        quiet = {"logging_level": logging.WARNING, "log_to_driver": False}
+        handlers = _signal_handlers()
+        try:
+            if self.address == "auto":
+                # "local": always a new cluster, never one found on this machine
+                ray.init(address="local", include_dashboard=False, **quiet)
+            else:
+                ray.init(address=self.address, **quiet)
+        except (ConnectionError, RuntimeError) as exc:
+            raise ConfigError(
+                f"cannot connect to the Ray cluster at {self.address} ({_first_line(exc)}); "
+                "check the address (`ray start --head` prints it) or use --ray auto"
+            ) from None
+        finally:
+            _restore(handlers)  # Ray's own SIGTERM handler would kill us before the ledger knew
+
     def close(self) -> None:
-        """Let go of the cluster; a local cluster this executor started is stopped."""
+        """Let go of the cluster (disconnect, if this executor connected; a local cluster it
+        started is stopped)."""
         if self._ray is None:
             return
         ray, self._ray = self._ray, None
+        mine = [a for pool in self._actors.values() for a in pool.actors]
+        for actor in [*mine, *([self._mailbox] if self._mailbox is not None else [])]:
+            with contextlib.suppress(Exception):  # already gone with its node
+                ray.kill(actor)
         self._actors.clear()
         self._mailbox = None
-        ray.shutdown()
+        if self._connected_here:
+            ray.shutdown()
 
     # -- function steps -------------------------------------------------------------------------
 

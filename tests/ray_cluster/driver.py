@@ -24,7 +24,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from graphs import MODEL, fanout, reply_for  # noqa: E402
+from graphs import MODEL, fanout, placed, reply_for  # noqa: E402
 
 from flowgraph import Ledger, RunOptions  # noqa: E402
 from flowgraph.distributed import RayExecutor  # noqa: E402
@@ -110,6 +110,24 @@ async def map_on_both_nodes(out: Path, executor: RayExecutor) -> dict[str, Any]:
     report["ray"]["placed"] = placed
     report["ray"]["nodes"] = names
     return report
+
+
+async def resources(out: Path) -> dict[str, Any]:
+    """Work that asks for a node's custom resource runs there: the steps on the second node,
+    the role loops on the head (a second executor sharing this process's connection)."""
+    asks = {"squares": {"second_node": 1}, "notes": {"head_node": 1}}
+    executor = RayExecutor(ADDRESS, resources=asks)
+    await executor.start()
+    with Emulator({MODEL: reply_for(1)}) as emu:
+        os.environ["EMU_URL"] = emu.base_url
+        result = await placed().run(None, RunOptions(run_dir=out / "placed", executor=executor))
+    names = nodes_by_resource(executor)
+    where: dict[str, list[str]] = {}
+    for name, record in Ledger.read(out / "placed").nodes.items():
+        if "[" in name:
+            where.setdefault(name.split("[")[0], []).append(names.get(record.placed or "", "?"))
+    executor.close()
+    return {"status": str(result.status), "where": where}
 
 
 async def budget(out: Path, executor: RayExecutor) -> dict[str, Any]:
@@ -310,6 +328,7 @@ async def main(out: Path) -> None:
             ("eval", lambda: evaluate(out)),
             ("map", lambda: map_on_both_nodes(out, executor)),
             ("budget", lambda: budget(out, executor)),
+            ("resources", lambda: resources(out)),
             ("batch", lambda: batch_interrupted(out)),
             ("coordinator", lambda: coordinator_dies(out)),
             ("node_dies", lambda: node_dies(out, executor, cluster)),  # last: one node after

@@ -38,6 +38,20 @@ def fanout(n: int = 200, limit: int | None = 4, budget: float | None = None) -> 
     return graph
 
 
+async def square(ctx: Context) -> int:
+    return len(str(ctx.item)) ** 2
+
+
+def placed() -> Graph:
+    """A map of steps and a map of role nodes over the same items (for resource requests)."""
+    client = AnthropicModel(api_key="test", base_url=os.environ["EMU_URL"])
+    graph = Graph("placed", inputs={"n": 8}, client=client)
+    graph.node("listing", listing)
+    graph.map("squares", square, over="listing", after=["listing"])
+    graph.map("notes", writer, "Summarise {item}", over="listing", after=["listing"])
+    return graph
+
+
 async def work(ctx: Context) -> int:
     """One batch input's work: a little waiting, then a line in the input's log saying it ran
     (a path in the input: a Ray worker does not see the coordinator's environment)."""
