@@ -91,6 +91,7 @@ def test_work_runs_where_its_resources_are(report: dict[str, Any]) -> None:
     assert seen["status"] == "passed"
     assert seen["where"]["squares"] == ["second_node"] * 8  # steps asked for second_node
     assert seen["where"]["notes"] == ["head_node"] * 8  # role loops asked for head_node
+    assert seen["listing_placed"] is None  # a step kept on the coordinator ran there
 
 
 def test_model_concurrency_limit_holds_across_the_cluster(report: dict[str, Any]) -> None:

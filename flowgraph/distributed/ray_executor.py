@@ -28,7 +28,7 @@ import socket
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from flowgraph.agent.loop import Caller, NodeReport
@@ -59,6 +59,9 @@ class RayExecutor:
             (shared storage); then roles with the built-in coding tools run on the cluster
             too. By default they run on the coordinator, where the workspace is.
         redispatch: how many times a role loop whose worker died is sent to another.
+        on_coordinator: names of function steps that run in the coordinator's process, not on
+            the cluster: steps that use its workspace or files (run the tests, build), unless
+            those are on shared storage. A map's items go by the map's name.
 
     Example:
         >>> executor = RayExecutor("127.0.0.1:6379", resources={"build": {"CPU": 1}})
@@ -72,8 +75,10 @@ class RayExecutor:
         resources: Mapping[str, Mapping[str, float]] | None = None,
         shared_workspace: bool = False,
         redispatch: int = 3,
+        on_coordinator: Collection[str] = (),
     ) -> None:
         self.address = address
+        self.on_coordinator = frozenset(on_coordinator)
         self.resources = {name: dict(asks) for name, asks in (resources or {}).items()}
         self._shared = shared_workspace
         self.redispatch = redispatch
@@ -159,6 +164,8 @@ class RayExecutor:
 
     async def run_step(self, node: StepNode, ctx: Context, placed: Placed) -> Any:
         """Run the step as a Ray task and return its output (its own error, raised)."""
+        if _named(ctx.node, self.on_coordinator) is not None:
+            return await node.func(ctx)
         ray = self._connected()
         asks = {"num_cpus": 1.0, **self._asks(ctx.node)}
         cpus = asks.pop("num_cpus")
@@ -277,13 +284,13 @@ class RayExecutor:
 
     def _asks(self, record: str) -> dict[str, float]:
         """The resources asked for ``record``'s work (by its name, its map's, its top node's)."""
-        for name in (record, node_path(record), top_of(record)):
-            if name in self.resources:
-                asks = dict(self.resources[name])
-                if "CPU" in asks:
-                    asks["num_cpus"] = asks.pop("CPU")
-                return asks
-        return {}
+        name = _named(record, self.resources)
+        if name is None:
+            return {}
+        asks = dict(self.resources[name])
+        if "CPU" in asks:
+            asks["num_cpus"] = asks.pop("CPU")
+        return asks
 
     def _pool(self, record: str) -> _Pool:
         """The role actors for ``record``'s resources: one per live cluster node."""
@@ -354,6 +361,14 @@ class _Pool:
             if known is actor and self.load[index] > 0:
                 self.load[index] -= 1
                 return
+
+
+def _named(record: str, names: Collection[str]) -> str | None:
+    """The name in ``names`` that ``record`` goes by: its own, its map's, its top node's."""
+    for name in (record, node_path(record), top_of(record)):
+        if name in names:
+            return name
+    return None
 
 
 def _portable(ctx: Context) -> Context:

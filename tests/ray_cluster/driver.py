@@ -116,7 +116,7 @@ async def resources(out: Path) -> dict[str, Any]:
     """Work that asks for a node's custom resource runs there: the steps on the second node,
     the role loops on the head (a second executor sharing this process's connection)."""
     asks = {"squares": {"second_node": 1}, "notes": {"head_node": 1}}
-    executor = RayExecutor(ADDRESS, resources=asks)
+    executor = RayExecutor(ADDRESS, resources=asks, on_coordinator={"listing"})
     await executor.start()
     with Emulator({MODEL: reply_for(1)}) as emu:
         os.environ["EMU_URL"] = emu.base_url
@@ -127,7 +127,8 @@ async def resources(out: Path) -> dict[str, Any]:
         if "[" in name:
             where.setdefault(name.split("[")[0], []).append(names.get(record.placed or "", "?"))
     executor.close()
-    return {"status": str(result.status), "where": where}
+    listing = Ledger.read(out / "placed").nodes["listing"].placed
+    return {"status": str(result.status), "where": where, "listing_placed": listing}
 
 
 async def budget(out: Path, executor: RayExecutor) -> dict[str, Any]:
