@@ -131,6 +131,7 @@ def test_coordinator_killed_then_resumed_on_the_cluster(report: dict[str, Any]) 
     assert seen["status"] == "passed"
     before, after, turns = seen["requests_before"], seen["requests_after"], seen["turns"]
     assert set(seen["statuses"].values()) == {"passed"}
+    assert seen["at_kill"], "the run ended before the driver could kill its coordinator"
     for record in seen["at_kill"]["passed"]:  # never asked again
         item = f"item {record[len('notes[') : -1]}"
         assert after[item] == before[item] == turns[item] == 3
