@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from flowgraph import Context, Graph, Role, tool
+from flowgraph import Context, Graph, Ledger, Role, tool
 from flowgraph.distributed import RayExecutor
 from flowgraph.models.anthropic import AnthropicModel
 from flowgraph.testing.cluster import LocalRayCluster
@@ -96,14 +96,17 @@ def two_turns(body: dict[str, Any]) -> Reply:
     return Reply.tool_use("look", {"what": "it"})
 
 
-async def timed(graph: Graph, input: dict[str, Any], executor: RayExecutor) -> float:
+async def timed(graph: Graph, input: dict[str, Any], executor: RayExecutor) -> tuple[float, int]:
+    """Wall seconds of one run, and on how many Ray nodes its items ran."""
     with tempfile.TemporaryDirectory(prefix="fgbench") as where:
         began = time.perf_counter()
         result = await graph.run(input, run_dir=Path(where) / "run", executor=executor)
         seconds = time.perf_counter() - began
+        records = Ledger.read(Path(where) / "run").nodes.values()
+        nodes = len({r.placed for r in records if r.parent and r.placed})
     if result.status != "passed":
         raise SystemExit(f"the {graph.name} map did not pass: {result.errors}")
-    return seconds
+    return seconds, nodes
 
 
 async def measure(args: argparse.Namespace, address: str, base_url: str) -> dict[str, float]:
@@ -113,12 +116,13 @@ async def measure(args: argparse.Namespace, address: str, base_url: str) -> dict
     await executor.start()
     try:
         await timed(cpu_graph(), {"n": 4, "work": 0.05}, executor)  # warm-up: workers start
-        cpu = await timed(cpu_graph(), {"n": args.items, "work": args.work}, executor)
+        cpu, cpu_nodes = await timed(cpu_graph(), {"n": args.items, "work": args.work}, executor)
         await timed(role_graph(base_url), {"n": 10}, executor)
-        roles = await timed(role_graph(base_url), {"n": args.roles}, executor)
+        roles, role_nodes = await timed(role_graph(base_url), {"n": args.roles}, executor)
     finally:
         executor.close()
-    return {"cpu": args.items / cpu, "roles": args.roles / roles}
+    return {"cpu": args.items / cpu, "roles": args.roles / roles, "cpu_nodes": cpu_nodes,
+            "role_nodes": role_nodes}  # fmt: skip
 
 
 async def one_then_two(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
@@ -154,7 +158,8 @@ def inside(args: argparse.Namespace) -> None:
     one, two = figures["one node"], figures["two nodes"]
     print(f"{'':12} {'CPU map (items/s)':>18} {'role map (items/s)':>19}")
     for name, row in figures.items():
-        print(f"{name:12} {row['cpu']:>18.2f} {row['roles']:>19.2f}")
+        print(f"{name:12} {row['cpu']:>18.2f} {row['roles']:>19.2f}   items ran on "
+              f"{row['cpu_nodes']:.0f} / {row['role_nodes']:.0f} node(s)")  # fmt: skip
     print(f"{'ratio':12} {two['cpu'] / one['cpu']:>17.2f}x {two['roles'] / one['roles']:>18.2f}x")
     machine = ceiling(args.work, max(4, args.items // 4))
     print(f"{'machine':12} {machine:>17.2f}x {'':>19} (two plain processes against one, no Ray)")
