@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable
@@ -277,9 +279,13 @@ def batch_interrupted(out: Path) -> dict[str, Any]:
 def auto(out: Path) -> dict[str, Any]:
     """`flowgraph run --ray auto`: a local cluster of its own, started and stopped with it."""
     log = out / "auto.log"
+    # Its session files in a short directory of ours, not the machine's /tmp/ray.
+    temp = tempfile.mkdtemp(prefix="fgauto")
     done = subprocess.run([*FLOWGRAPH, "run", f"{HERE / 'graphs.py'}:batch", "--input", "n=7",
                            "--input", f"log={log}", "--run-dir", str(out / "auto"), "--ray",
-                           "auto"], capture_output=True, text=True, timeout=300)  # fmt: skip
+                           "auto"], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "RAY_TMPDIR": temp})  # fmt: skip
+    shutil.rmtree(temp, ignore_errors=True)
     doc = Ledger.read(out / "auto") if Ledger.exists(out / "auto") else None
     return {"rc": done.returncode, "err": done.stderr[-3000:],
             "status": str(doc.status) if doc else None,
