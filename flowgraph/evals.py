@@ -23,6 +23,7 @@ from typing import Any
 
 from flowgraph.declare.advisor import Advisor
 from flowgraph.errors import ConfigError
+from flowgraph.execute.executor import NodeExecutor
 from flowgraph.execute.result import RunResult
 from flowgraph.graph import Graph
 from flowgraph.ledger.store import Ledger
@@ -134,9 +135,11 @@ async def run_suite(
     *,
     concurrency: int = 4,
     on_done: Callable[[TaskResult, bool], None] | None = None,
+    executor: NodeExecutor | None = None,
 ) -> list[TaskResult]:
     """Run every task under every configuration, ``concurrency`` at a time; tasks finished by an
-    earlier eval in ``out`` are read back (``on_done(result, reused)`` hears of each)."""
+    earlier eval in ``out`` are read back (``on_done(result, reused)`` hears of each). With an
+    ``executor`` (``flowgraph.distributed.RayExecutor``) the runs' nodes go to its cluster."""
     if concurrency < 1:
         raise ConfigError(f"--concurrency must be at least 1, got {concurrency}")
     names = [c.name for c in suite.configs]
@@ -155,7 +158,8 @@ async def run_suite(
                 on_done(result, True)
             return result
         async with gate:
-            result = await _run_task(graphs[config.name], config, task, run_dir, client)
+            result = await _run_task(graphs[config.name], config, task, run_dir, client,
+                                     executor)  # fmt: skip
         done.write_text(json.dumps(asdict(result), indent=2))
         if on_done is not None:
             on_done(result, False)
@@ -172,14 +176,20 @@ async def run_suite(
 
 
 async def _run_task(
-    graph: Graph, config: Config, task: Task, run_dir: Path, client: Model | None
+    graph: Graph,
+    config: Config,
+    task: Task,
+    run_dir: Path,
+    client: Model | None,
+    cluster: NodeExecutor | None = None,
 ) -> TaskResult:
     started = time.monotonic()
     previous = _elapsed(run_dir)
     error = ""
     try:
         fresh = not Ledger.exists(run_dir)
-        result = await graph.run(task.input if fresh else None, run_dir=run_dir, client=client)
+        result = await graph.run(task.input if fresh else None, run_dir=run_dir, client=client,
+                                 executor=cluster)  # fmt: skip
         passed = result.ok and (task.check is None or bool(task.check(result)))
         status = result.status
     except Exception as exc:  # a failing task is a result, not the end of the eval

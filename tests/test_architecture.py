@@ -18,6 +18,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("flowgraph.cli",),
     ("flowgraph.demo",),
     ("flowgraph.testing",),
+    ("flowgraph.distributed",),
     (
         "flowgraph",
         "flowgraph.graph",

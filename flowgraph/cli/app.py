@@ -28,6 +28,7 @@ from flowgraph import (
     RunResult,
     RunStatus,
 )
+from flowgraph.cli.batch import RayAddress, batch_command, executor_for
 from flowgraph.cli.evaluate import eval_command
 from flowgraph.cli.signals import cancelled_by_signals
 
@@ -159,6 +160,9 @@ def _execute(graph: Graph, input: dict[str, Any] | None, options: RunOptions) ->
             )
         except (asyncio.CancelledError, KeyboardInterrupt):
             result = None
+        finally:
+            if options.executor is not None:  # a cluster the command started stops with it
+                options.executor.close()
     if result is None:
         _say(f"stopped; what was running is recorded. Resume: flowgraph resume {run_dir}")
         raise typer.Exit(130)
@@ -206,6 +210,7 @@ def run(
     verbose: Verbose = False,
     workspace: Workspace = None,
     endpoints: Endpoints = None,
+    ray: RayAddress = None,
 ) -> None:
     """Run a graph defined in a Python file (or a pipeline .yaml naming agent files);
     resumes if --run-dir holds its ledger."""
@@ -219,7 +224,8 @@ def run(
     values_or_none = values if values or not Ledger.exists(directory) else None
     options = RunOptions(run_dir=directory, run_id=run_id, max_concurrency=max_concurrency,
                          max_cost_usd=max_cost_usd, pricing=_prices(prices),
-                         max_items=max_items, workspace=workspace)  # fmt: skip
+                         max_items=max_items, workspace=workspace,
+                         executor=executor_for(ray))  # fmt: skip
     _execute(graph, values_or_none, _with_endpoints(options, endpoints, graph))
 
 
@@ -236,6 +242,7 @@ def resume(
     verbose: Verbose = False,
     workspace: Workspace = None,
     endpoints: Endpoints = None,
+    ray: RayAddress = None,
 ) -> None:
     """Resume a run from its ledger: passed nodes are kept, the rest run."""
     from flowgraph.cli.launch import load_graph
@@ -252,7 +259,8 @@ def resume(
     else:
         graph = load_graph(graph_target)
     options = RunOptions(run_dir=run_dir, max_cost_usd=max_cost_usd, pricing=_prices(prices),
-                         max_items=max_items, workspace=workspace)  # fmt: skip
+                         max_items=max_items, workspace=workspace,
+                         executor=executor_for(ray))  # fmt: skip
     _execute(graph, None, _with_endpoints(options, endpoints, graph))
 
 
@@ -349,6 +357,7 @@ def demo(
 
 
 app.command("eval")(eval_command)
+app.command("batch")(batch_command)
 
 Note = Annotated[str, typer.Option("--note", help="Why; it reaches the downstream nodes.")]
 

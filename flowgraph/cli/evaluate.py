@@ -14,10 +14,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from flowgraph.cli.batch import RayAddress, executor_for
 from flowgraph.cli.launch import _exec_file as exec_file
 from flowgraph.cli.signals import cancelled_by_signals
 from flowgraph.errors import ConfigError
 from flowgraph.evals import ConfigReport, Suite, TaskResult, failure_rule, report, run_suite
+from flowgraph.execute.executor import NodeExecutor
 
 __all__ = ["eval_command", "write_chart"]
 
@@ -40,6 +42,7 @@ def eval_command(
     concurrency: Annotated[int, typer.Option(min=1, help="Tasks run at once.")] = 4,
     chart: Annotated[Path | None, typer.Option(help="Chart file (.png; default in --out).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    ray: RayAddress = None,
 ) -> None:
     """Compare configurations (executor solo, executor + advisor, strong solo) on a task suite:
     completion rate, cost per task, latency p50/p95, turns and consults. Resumes: finished
@@ -55,12 +58,16 @@ def eval_command(
         mark = "kept from an earlier eval" if reused else ("passed" if result.passed else "failed")
         console.print(f"{result.config} / {result.task}: {mark}")
 
+    executor = executor_for(ray)
     try:
-        results = asyncio.run(_drive(suite, directory, concurrency, heard))
+        results = asyncio.run(_drive(suite, directory, concurrency, heard, executor))
     except (asyncio.CancelledError, KeyboardInterrupt):
         console.print(f"stopped; finished tasks are kept. Resume: flowgraph eval {suite_file}"
                       + (f" --out {out}" if out else ""))  # fmt: skip
         raise typer.Exit(130) from None
+    finally:
+        if executor is not None:
+            executor.close()
     rows = report(suite, results)
     rule = failure_rule(suite, rows)
     picture = write_chart(rows, chart or directory / "eval.png", suite.name)
@@ -76,8 +83,13 @@ def eval_command(
     console.print(f"report: {directory / 'eval.json'}")
 
 
-async def _drive(suite: Suite, out: Path, concurrency: int, heard: Any) -> list[TaskResult]:
-    return await cancelled_by_signals(run_suite(suite, out, concurrency=concurrency, on_done=heard))
+async def _drive(
+    suite: Suite, out: Path, concurrency: int, heard: Any, executor: NodeExecutor | None
+) -> list[TaskResult]:
+    if executor is not None:  # an unreachable cluster is one error line, not a failed task each
+        await executor.start()
+    work = run_suite(suite, out, concurrency=concurrency, on_done=heard, executor=executor)
+    return await cancelled_by_signals(work)
 
 
 def _print(console: Console, rows: list[ConfigReport]) -> None:

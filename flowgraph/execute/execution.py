@@ -33,6 +33,7 @@ from flowgraph.errors import ConfigError
 from flowgraph.events import RunStarted
 from flowgraph.execute.calls import CallPath, check_credentials, default_client, resolve_limits
 from flowgraph.execute.emitter import Emitter
+from flowgraph.execute.executor import Placed, runs_anywhere
 from flowgraph.execute.opening import Workplace, open_ledger
 from flowgraph.execute.options import RunOptions
 from flowgraph.execute.recorder import Recorder, RunState, storable
@@ -68,6 +69,8 @@ async def run_graph(
     options = options.with_endpoints()
     if options.client is None and new and _has_role_tasks(valid):
         check_credentials()  # before a run directory exists that would look like a run
+    if options.executor is not None:  # an unreachable cluster leaves no run directory behind
+        await options.executor.start()
     ledger = open_ledger(valid, input, options)
     try:
         # A resumed run keeps the settings it started with, unless it was given its own.
@@ -311,12 +314,21 @@ class Execution:
         place = self.place
         ctx = Context(name, self.ledger.doc.input, Upstream(self.valid, name, self.state.outputs),
                       place.run_dir, place.workspace)  # fmt: skip
-        if type(node) is StepNode:  # the common case, without a table lookup
+        if type(node) is StepNode and self.options.executor is None:  # the common case
             return storable(name, await node.func(ctx))
         return storable(name, await self._runners[type(node)](node, ctx))
 
     async def _run_step(self, node: StepNode, ctx: Context) -> Any:
-        return await node.func(ctx)
+        executor = self.options.executor
+        if executor is None:
+            return await node.func(ctx)
+        return await executor.run_step(node, ctx, self._placer(ctx.node))
+
+    def _placer(self, record: str) -> Placed:
+        def placed(where: str) -> None:
+            self.recorder.update(record, placed=where)
+
+        return placed
 
     async def _run_role(self, node: RoleNode, ctx: Context) -> Any:
         record = ctx.node
@@ -331,6 +343,10 @@ class Execution:
         pending = previous.pending_approval if previous else None
         approvals = Approvals(node.role, pending, previous.decision if previous else None,
                               str(self.place.run_dir or "<run dir>"))  # fmt: skip
+        executor = self.options.executor
+        if executor is not None and runs_anywhere(node, executor.shared_workspace):
+            return await executor.run_role(node, ctx, self.calls.call, report, self.emit,
+                                           self._placer(record))  # fmt: skip
         own = None
         if WRITERS & {t.name for t in node.role.tool_list}:
             base = pending.get("workspace_base") if pending and approvals.resuming else None

@@ -14,6 +14,7 @@ from typing import Any, TypedDict
 
 from flowgraph.errors import ConfigError
 from flowgraph.events import Event
+from flowgraph.execute.executor import NodeExecutor
 from flowgraph.models.endpoint_file import EndpointFile
 from flowgraph.models.router import ModelLimits
 from flowgraph.models.seam import Model
@@ -54,6 +55,8 @@ class RunOptions:
             endpoints file): they serve the run when no ``client`` is given, their prices are
             laid over ``pricing``, and they are recorded (URLs and variable names, never a
             secret) so a resume talks to the same endpoints.
+        executor: where function steps and role nodes run (``flowgraph.distributed.RayExecutor``
+            for a Ray cluster); ``None``: in this process. The ledger is written here either way.
     """
 
     run_dir: Path | None = None
@@ -70,6 +73,7 @@ class RunOptions:
     workspace: Path | None = None
     advisor_budget: AdvisorBudget | None = None
     endpoints: EndpointFile | None = None
+    executor: NodeExecutor | None = None
 
     def __post_init__(self) -> None:
         if self.run_dir is not None and not isinstance(self.run_dir, Path):
@@ -164,3 +168,4 @@ class RunArgs(TypedDict, total=False):
     workspace: str | Path | None
     advisor_budget: AdvisorBudget | None
     endpoints: EndpointFile | None
+    executor: NodeExecutor | None

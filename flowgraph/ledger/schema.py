@@ -72,6 +72,7 @@ class NodeRecord:
     advisor: dict[str, Any] | None = None
     latency: list[dict[str, Any]] = field(default_factory=list)
     parent: str | None = None  # set on a pattern's sub-record (a map item, a review round...)
+    placed: str | None = None  # where the work ran, when not in the coordinator (a Ray node id)
     decision: dict[str, Any] | None = None  # an approval gate's approval or rejection
     steering: list[dict[str, Any]] = field(default_factory=list)
     # What patterns record: a map's failed items, a race's winner and its contenders' checks,

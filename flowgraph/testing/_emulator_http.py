@@ -23,6 +23,9 @@ class Planner(Protocol):
 
     def plan(self, path: str, raw: bytes, headers: Mapping[str, str]) -> Plan: ...
 
+    def done(self, plan: Plan) -> None:
+        """The response to ``plan`` was written (or cut): the request is no longer in flight."""
+
 
 class Server(ThreadingHTTPServer):
     daemon_threads = True
@@ -48,12 +51,15 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         path = urlsplit(self.path).path
         plan = self.server.emulator.plan(path, raw, dict(self.headers.items()))
-        if plan.delay > 0:
-            time.sleep(plan.delay)
-        if plan.stream:
-            self._write_stream(plan)
-        else:
-            self._write_json(plan)
+        try:
+            if plan.delay > 0:
+                time.sleep(plan.delay)
+            if plan.stream:
+                self._write_stream(plan)
+            else:
+                self._write_json(plan)
+        finally:
+            self.server.emulator.done(plan)
 
     def _start(self, status: int, headers: Mapping[str, str]) -> None:
         self.send_response(status)

@@ -59,7 +59,8 @@ nothing. ``latency`` delays every response.
 
 Records. ``emu.requests`` logs every request (path, model, body, headers with the auth headers
 redacted, status, fault); ``emu.billed`` sums the tokens charged per model, iterations entries
-(advisor, fallback) under their own model.
+(advisor, fallback) under their own model; ``emu.peak_in_flight`` holds, per model, the most
+requests that were in flight at once (received, response not yet fully written).
 
 Validation, answered with a real 400 ``invalid_request_error`` body: model, max_tokens and
 messages are required; roles alternate starting with user; each ``tool_result`` answers a
@@ -196,6 +197,9 @@ class Emulator:
         self._ids = itertools.count(1)
         self.requests: list[LoggedRequest] = []
         self.billed: dict[str, Usage] = {}
+        self.peak_in_flight: dict[str, int] = {}
+        self._in_flight: dict[str, int] = {}
+        self._model_of: dict[int, str] = {}
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
         for model, replies in (script or {}).items():
@@ -297,8 +301,18 @@ class Emulator:
         )
         with self._lock:
             self.requests.append(entry)
+            now = self._in_flight[entry.model] = self._in_flight.get(entry.model, 0) + 1
+            self.peak_in_flight[entry.model] = max(now, self.peak_in_flight.get(entry.model, 0))
+            self._model_of[id(plan)] = entry.model
         plan.delay += self.latency
         return plan
+
+    def done(self, plan: Plan) -> None:
+        """The response to ``plan`` is written: one request of its model fewer in flight."""
+        with self._lock:
+            model = self._model_of.pop(id(plan), None)
+            if model is not None:
+                self._in_flight[model] -= 1
 
     def _decide(self, path: str, body: Any, headers: Mapping[str, str]) -> Plan:
         lowered = {k.lower(): v for k, v in headers.items()}

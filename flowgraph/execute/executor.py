@@ -1,0 +1,76 @@
+"""NodeExecutor: where a node's work runs when it does not run in the coordinator's event loop.
+
+The seam between one run and a cluster (``flowgraph.distributed.RayExecutor`` is the one
+implementation). The run keeps everything that makes it one run: the ledger and its single
+writer, the model-call path (limits, breaker, budget), events. An executor only moves the work:
+a function step's call, or a role node's tool loop, whose every model call comes back through
+``call`` and whose every turn comes back through ``report.note`` as it happens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
+
+from flowgraph.agent.loop import Caller, NodeReport
+from flowgraph.declare.context import Context
+from flowgraph.declare.nodes import RoleNode, StepNode
+from flowgraph.events import Event
+from flowgraph.tools.profiles import BUILTIN
+
+__all__ = ["NodeExecutor", "Placed", "runs_anywhere"]
+
+# Called with where a unit of work ran (e.g. a cluster node's id), for its record.
+Placed = Callable[[str], None]
+
+
+@runtime_checkable
+class NodeExecutor(Protocol):
+    """Runs function steps and role nodes' tool loops somewhere else than this process."""
+
+    @property
+    def shared_workspace(self) -> bool:
+        """Whether every worker sees the run's workspace (shared storage); if not, roles with
+        the built-in coding tools run on the coordinator, where the workspace is."""
+        ...
+
+    async def start(self) -> None:
+        """Connect (idempotent); a ``ConfigError`` if the cluster cannot be reached."""
+        ...
+
+    def close(self) -> None:
+        """Let go of the cluster (stopping one that ``start`` started itself)."""
+        ...
+
+    async def run_step(self, node: StepNode, ctx: Context, placed: Placed) -> Any:
+        """Run ``node.func(ctx)`` elsewhere and return its output (its error, raised)."""
+        ...
+
+    async def run_role(
+        self,
+        node: RoleNode,
+        ctx: Context,
+        call: Caller,
+        report: NodeReport,
+        emit: Callable[[Event], None],
+        placed: Placed,
+    ) -> Any:
+        """Run ``node``'s tool loop elsewhere, as ``flowgraph.agent.loop.run_role`` would
+        here: starting from ``report.replay``, each model call made through ``call``, each
+        journal delta handed to ``report.note`` as it happens, ``report`` filled in at the
+        end."""
+        ...
+
+
+def runs_anywhere(node: RoleNode, shared_workspace: bool) -> bool:
+    """Whether a role node may run away from the coordinator: it needs nothing only the
+    coordinator holds — no advisor (its run-wide pool), no MCP servers (started here), no
+    approvals (a person's decision arrives here), and, unless the workspace is shared, no
+    coding tools (the workspace is here)."""
+    role = node.role
+    if node.advisor is not None or role.mcp_servers or role.approve:
+        return False
+    tools = role.tool_list
+    if any(getattr(t, "approval", False) for t in tools):
+        return False
+    return shared_workspace or not any(t.name in BUILTIN for t in tools)

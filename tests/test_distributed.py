@@ -1,0 +1,165 @@
+"""Node execution on a real two-node Ray cluster (a head and a second node, each its own
+`ray start` with its own custom resource), against the emulator through the real SDK.
+
+Ray must talk over loopback only, so the cluster, the emulator and the driver
+(tests/ray_cluster/driver.py) run inside a loopback-only network namespace (and a PID
+namespace of their own, so nothing outlives the driver). The driver runs every scenario on one
+cluster and writes what it saw; each test here checks one scenario's report.
+"""
+
+from __future__ import annotations
+
+import collections
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DRIVER = ROOT / "tests" / "ray_cluster" / "driver.py"
+
+
+def _why_not() -> str | None:
+    if importlib.util.find_spec("ray") is None:
+        return "ray is not installed (pip install 'flowgraph-llm[ray]')"
+    if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("ip") is None:
+        return "needs root with unshare and ip, for a loopback-only network namespace"
+    probe = subprocess.run(["unshare", "-n", "-p", "-f", "-m", "--mount-proc", "true"],
+                           capture_output=True)  # fmt: skip
+    if probe.returncode != 0:
+        return "cannot create network and PID namespaces here (unshare -n -p failed)"
+    return None
+
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(_why_not() is not None, reason=str(_why_not())),
+]
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("cluster")
+    paths = [str(ROOT), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p),
+           "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}  # fmt: skip
+    inside = f"ip link set lo up && exec {sys.executable} {DRIVER} {out}"
+    done = subprocess.run(["unshare", "-n", "-p", "-f", "-m", "--mount-proc", "sh", "-c", inside],
+                          env=env, capture_output=True, text=True, timeout=900)  # fmt: skip
+    path = out / "report.json"
+    assert path.exists(), done.stderr[-4000:]
+    found: dict[str, Any] = json.loads(path.read_text())
+    return found
+
+
+def scenario(report: dict[str, Any], name: str) -> dict[str, Any]:
+    value = report.get(name)
+    assert value is not None, f"the driver did not get to {name}"
+    assert "crashed" not in value, value.get("crashed")
+    found: dict[str, Any] = value
+    return found
+
+
+def test_unreachable_cluster_is_one_error_line(report: dict[str, Any]) -> None:
+    seen = scenario(report, "unreachable")
+    assert seen["rc"] == 2
+    lines = [line for line in seen["err"].splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: cannot reach the Ray cluster at")
+    assert not seen["made"]  # no run directory left behind
+
+
+def test_map_of_200_role_nodes_runs_on_both_nodes_as_it_runs_locally(
+    report: dict[str, Any],
+) -> None:
+    seen = scenario(report, "map")
+    local, ray = seen["local"], seen["ray"]
+    assert local["status"] == ray["status"] == "passed"
+    assert ray["outputs"] == local["outputs"] == [f"summary of item {i}" for i in range(200)]
+    assert ray["shape"] == local["shape"]  # the same records, statuses, turns, fields
+    assert set(ray["placed"]) == {"head_node", "second_node"}, ray["placed"]
+    assert sum(ray["placed"].values()) == 200
+
+
+def test_work_runs_where_its_resources_are(report: dict[str, Any]) -> None:
+    seen = scenario(report, "resources")
+    assert seen["status"] == "passed"
+    assert seen["where"]["squares"] == ["second_node"] * 8  # steps asked for second_node
+    assert seen["where"]["notes"] == ["head_node"] * 8  # role loops asked for head_node
+    assert seen["listing_placed"] is None  # a step kept on the coordinator ran there
+
+
+def test_model_concurrency_limit_holds_across_the_cluster(report: dict[str, Any]) -> None:
+    seen = scenario(report, "map")
+    # ModelLimits(max_concurrent=4): never more at the emulator, and the limit was reached.
+    assert seen["ray"]["peak_in_flight"] == 4
+    assert seen["local"]["peak_in_flight"] == 4
+
+
+def test_run_budget_holds_across_the_cluster(report: dict[str, Any]) -> None:
+    seen = scenario(report, "budget")
+    assert seen["status"] != "passed"
+    assert 0 < seen["passed"] < 40
+    assert seen["spent"] <= seen["cap"] + seen["workers"] * seen["per_call"]
+
+
+def test_second_node_killed_mid_run_the_run_finishes_without_rerunning_passed_items(
+    report: dict[str, Any],
+) -> None:
+    seen = scenario(report, "node_dies")
+    assert seen["status"] == "passed"
+    assert seen["passed_at_kill"] and seen["running_on_second_at_kill"]
+    assert set(seen["statuses"].values()) == {"passed"}
+    for item in seen["passed_at_kill"]:  # asked exactly its turns: never run again
+        assert seen["requests"][item] == seen["turns"][item] == 3
+    # No call asked twice, not even one answered while its worker died: the coordinator had
+    # paid for it, and hands it to the loop dispatched again.
+    assert seen["requests"] == seen["turns"]
+    moved = [seen["placed_after"][item] for item in seen["running_on_second_at_kill"]]
+    assert set(moved) == {"head_node"}  # what ran on the dead node finished on the head
+
+
+def test_coordinator_killed_then_resumed_on_the_cluster(report: dict[str, Any]) -> None:
+    seen = scenario(report, "coordinator")
+    assert seen["killed_rc"] == -9
+    assert seen["resume_rc"] == 0, seen["resume_err"]
+    assert seen["status"] == "passed"
+    before, after, turns = seen["requests_before"], seen["requests_after"], seen["turns"]
+    assert set(seen["statuses"].values()) == {"passed"}
+    assert seen["at_kill"], "the run ended before the driver could kill its coordinator"
+    for record in seen["at_kill"]["passed"]:  # never asked again
+        item = f"item {record[len('notes[') : -1]}"
+        assert after[item] == before[item] == turns[item] == 3
+    for item, asked in after.items():  # journaled turns were not asked again
+        assert asked <= turns[item] + 1
+
+
+def test_batch_on_the_cluster_stopped_and_run_again_runs_each_input_once(
+    report: dict[str, Any],
+) -> None:
+    seen = scenario(report, "batch")
+    assert seen["second_rc"] == 0, seen["second_err"]
+    assert len(seen["runs"]) == 50
+    assert set(seen["statuses"].values()) == {"passed"}
+    assert 0 < len(seen["passed_first"]) < 50
+    assert seen["second_out"].count("kept (passed before)") == len(seen["passed_first"])
+    assert collections.Counter(seen["log"]) == collections.Counter(str(n) for n in range(50))
+
+
+def test_ray_auto_starts_a_local_cluster_for_the_command(report: dict[str, Any]) -> None:
+    seen = scenario(report, "auto")
+    assert seen["rc"] == 0, seen["err"]
+    assert seen["status"] == "passed" and seen["output"] == 14
+    assert seen["placed"]  # the step ran as a Ray task
+
+
+def test_eval_on_the_cluster_scores_as_it_does_locally(report: dict[str, Any]) -> None:
+    seen = scenario(report, "eval")
+    assert seen["local"]["rc"] == seen["ray"]["rc"] == 0, seen["ray"]["err"]
+    assert seen["ray"]["rates"] == seen["local"]["rates"] and seen["ray"]["rates"]
+    assert seen["placed_records"] > 0  # the solo configuration's nodes ran on the cluster
