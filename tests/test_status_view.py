@@ -22,7 +22,7 @@ from flowgraph import ConfigError, Context, Event, Graph, GraphError, Ledger, Pr
 from flowgraph.cli.progress import Progress
 from flowgraph.compile.validation import UnpricedModelWarning
 from flowgraph.demo import BACKEND_FALLBACK, offline_demo
-from flowgraph.events import NodeFinished, NodeStarted
+from flowgraph.events import NodeFinished, NodeStarted, RunStarted
 from flowgraph.models.seam import ModelRequest, ModelResponse, Usage
 from flowgraph.testing import ScriptedModel
 
@@ -381,3 +381,18 @@ def test_no_command_prints_help_and_an_unknown_one_one_error_line(cli: Cli) -> N
     assert unknown.returncode == 2
     said = "error: No such command 'bogus'; use `flowgraph --help` to see what it takes\n"
     assert unknown.stderr == said
+
+
+def test_a_large_patterns_parts_are_counted_not_each_printed() -> None:
+    out = io.StringIO()
+    progress = Progress(out, live=False)
+    progress(RunStarted("r", "g", ("items",), ("items",), None, {}))
+    for i in range(1000):
+        progress(NodeStarted(f"items[{i}]", 1, "", parent="items"))
+        progress(NodeFinished(f"items[{i}]", "failed" if i == 500 else "passed", parent="items"))
+    lines = out.getvalue().splitlines()
+    assert len(lines) < 60, len(lines)  # the first parts each, then failures and counts
+    assert any("items[0]: passed" in line for line in lines)
+    assert any("items[500]: failed" in line for line in lines)  # a failure is always said
+    assert not any("items[999]: passed" in line for line in lines)
+    assert any(re.search(r"items: \d+ of \d+ parts passed", line) for line in lines)

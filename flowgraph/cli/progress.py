@@ -40,6 +40,11 @@ __all__ = ["Progress"]
 # Signs that a node's first model call is under way (until one comes it is "starting": on a
 # loaded machine the SDK alone can take seconds to import).
 _ALIVE = (ModelCalled, ModelTurn, TextDelta, ToolCalled, AdvisorConsulted)
+# In the plain lines a pattern's parts each get a line up to this many; past it, a 10,000-item
+# map would print 20,000 lines, so only parts that did not pass get one, and the count of those
+# that did is said at most once a second.
+_PART_LINES = 20
+_COUNT_EVERY_S = 1.0
 
 
 @dataclass
@@ -53,6 +58,7 @@ class _Row:
     note: str = ""
     advisor: str = ""  # uses left: "2 left (run 5)"
     parts: dict[str, str] = field(default_factory=dict)  # a pattern's parts and their status
+    counted: float = 0.0  # when the plain lines last counted its parts
 
     def elapsed(self) -> str:
         if self.started is None:
@@ -107,10 +113,25 @@ class Progress:
 
     def __call__(self, event: Event) -> None:
         self._update(event)
-        if not self.live_mode:
+        if not self.live_mode and self._worth_a_line(event):
             line = self._line(event)
             if line:
                 print(line, file=self.stream, flush=True)
+
+    def _worth_a_line(self, event: Event) -> bool:
+        """Whether a plain line is due: always, but for the parts of a large pattern."""
+        parent: str | None = getattr(event, "parent", None)
+        row = self.rows.get(parent) if parent is not None else None
+        if parent is None or row is None or len(row.parts) <= _PART_LINES:
+            return True
+        if isinstance(event, NodeFinished) and event.status != "passed":
+            return True
+        now = time.monotonic()
+        if isinstance(event, NodeFinished) and now - row.counted >= _COUNT_EVERY_S:
+            row.counted = now
+            print(f"[{time.strftime('%H:%M:%S')}] {parent}: {row.parts_text(parent)}",
+                  file=self.stream, flush=True)  # fmt: skip
+        return False
 
     def view(self) -> _View:
         """What the live display shows now; it fits whatever width it is rendered at."""
