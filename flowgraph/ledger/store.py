@@ -103,6 +103,7 @@ class Ledger:
         self._sync: Future[None] | None = None
         self.failure: LedgerWriteError | None = None
         self._appending: dict[Path, int] = {}  # audit files open for appending (helper thread)
+        self._audit: list[tuple[Path, bytes]] = []  # audit appends queued for the next flush
         self._on_failure: Callable[[LedgerWriteError], None] | None = None
         if run_dir is not None:
             journal = run_dir / JOURNAL_FILE
@@ -247,6 +248,19 @@ class Ledger:
             return
         self._journal({"n": name, "f": fields})
 
+    def note_call(self, name: str, call: dict[str, Any], **fields: Any) -> None:
+        """Record a paid call of ``name``: set ``fields`` (its new totals) and append ``call``
+        to its ``latency``, journaled as one line that holds only this call (a delta: the
+        list is never written again)."""
+        record = self.doc.nodes.get(name) or self.node(name)
+        for key, value in fields.items():
+            setattr(record, key, value)
+        record.latency.append(call)
+        self._changed = True
+        if self._fd is None or self.failure is not None:
+            return
+        self._queue(json.dumps({"n": name, "f": fields, "l": call}, default=str).encode() + b"\n")
+
     def note_turn(self, name: str, delta: dict[str, Any], *, copy_to: str | None = None) -> None:
         """Append one step of a role node's conversation to its record and journal it (a
         delta: the request is never written again). A run without a directory keeps none."""
@@ -306,22 +320,25 @@ class Ledger:
             self._helper().submit(atomic_write, self.run_dir / relative, data, durable=False)
 
     def append_artifact(self, relative: str, data: bytes) -> None:
-        """Append to an audit file of the run directory (a live transcript), on the helper
-        thread: it is a copy for people to read, and resume never needs it."""
+        """Append to an audit file of the run directory (a live transcript). It is a copy for
+        people to read, and resume never needs it: the appends queued in one turn of the event
+        loop go to the helper thread together, with the journal's group commit."""
         if self.run_dir is not None and self.failure is None:
-            self._helper().submit(self._append, self.run_dir / relative, data)
+            self._audit.append((self.run_dir / relative, data))
+            self._schedule_flush()
 
-    def _append(self, target: Path, data: bytes) -> None:
-        """On the helper thread: append to an audit file, kept open until ``close``."""
-        try:
-            fd = self._appending.get(target)
-            if fd is None:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-                self._appending[target] = fd
-            write_all(fd, data)
-        except OSError:
-            pass  # an audit copy: the journal holds the same steps
+    def _append(self, batch: list[tuple[Path, bytes]]) -> None:
+        """On the helper thread: append to audit files, each kept open until ``close``."""
+        for target, data in batch:
+            try:
+                fd = self._appending.get(target)
+                if fd is None:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+                    self._appending[target] = fd
+                write_all(fd, data)
+            except OSError:
+                pass  # an audit copy: the journal holds the same steps
 
     def _helper(self) -> ThreadPoolExecutor:
         if self._syncer is None:
@@ -336,6 +353,9 @@ class Ledger:
 
     def _queue(self, line: bytes) -> None:
         self._pending.append(line)
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
         if self._flush_scheduled:
             return
         try:
@@ -351,6 +371,9 @@ class Ledger:
         self._flush_scheduled = False
         if self._fd is None:
             return
+        if self._audit:
+            batch, self._audit = self._audit, []
+            self._helper().submit(self._append, batch)
         if self._pending:
             data = b"".join(self._pending)
             self._pending.clear()
@@ -445,6 +468,7 @@ class Ledger:
     def close(self) -> None:
         """Flush, snapshot, and release the run's lock."""
         if self._fd is not None:
+            self.flush()  # queued lines and audit copies, even when the snapshot is not due
             self.snapshot()
             self._wait_for_sync()  # never close the descriptor under a running fsync
             os.close(self._fd)
