@@ -296,10 +296,11 @@ class Emulator:
             for k, v in headers.items()
         }
         message = plan.message if plan.stream else plan.body
-        answered = path == "/v1/messages" and plan.status == 200 and isinstance(message, dict)
+        if not (path == "/v1/messages" and plan.status == 200 and isinstance(message, dict)):
+            message = {}  # not an answered message: nothing billed
         entry = LoggedRequest(
             path, str(model), body, redacted, plan.status, plan.stream, plan.fault,
-            message.get("id") if answered else None, message.get("usage") if answered else None,
+            message.get("id"), message.get("usage"),
         )  # fmt: skip
         with self._lock:
             self.requests.append(entry)
