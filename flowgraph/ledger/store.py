@@ -26,7 +26,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +101,7 @@ class Ledger:
         self._changed = False
         self._syncer: ThreadPoolExecutor | None = None
         self._sync: Future[None] | None = None
+        self._writing: Future[None] | None = None  # a snapshot being written (helper thread)
         self.failure: LedgerWriteError | None = None
         self._appending: dict[Path, int] = {}  # audit files open for appending (helper thread)
         self._audit: list[tuple[Path, bytes]] = []  # audit appends queued for the next flush
@@ -371,6 +372,10 @@ class Ledger:
         self._flush_scheduled = False
         if self._fd is None:
             return
+        if self._writing is not None:
+            self._check_background()
+            if self.failure is not None:
+                return
         if self._audit:
             batch, self._audit = self._audit, []
             self._helper().submit(self._append, batch)
@@ -392,7 +397,7 @@ class Ledger:
         # Rewriting the snapshot costs O(nodes); spacing it by 20x its own cost keeps it
         # under ~5% of the run however large the run grows.
         if now - self._last_snapshot >= max(0.5, 20 * self._snapshot_cost):
-            self.snapshot()
+            self._snapshot_in_background()
 
     def _failed(self, exc: OSError, what: str) -> None:
         """A write did not complete: cut the journal back to its last whole line, keep the
@@ -430,36 +435,88 @@ class Ledger:
             self._sync = None
 
     def snapshot(self) -> None:
-        """Write ``ledger.json`` atomically from the in-memory state, if it changed.
+        """Write ``ledger.json`` atomically from the in-memory state, if it changed, and
+        return when it is on disk.
 
         After a failed write nothing more is written: the snapshot on disk and the journal up
         to its last whole line are the state, and they agree.
         """
-        if self.run_dir is None or self._fd is None or not self._changed:
+        blob = self._serialize()
+        if blob is None:
             return
-        if self.failure is not None:
-            return
-        self._changed = False
         started = time.monotonic()
-        if self._pending:
-            self.flush()
-            if self.failure is not None:
-                return
         try:
-            self._wait_for_sync()
-            os.fsync(self._fd)
-            self._dirty_since_sync = False
-            self.doc.journal.offset = self._offset
-            self.doc.updated_at = now_iso()
-            if self._describe is not None:
-                self._describe(self.doc, self.run_dir)
-            blob = self.doc.model_dump_json(indent=2).encode()
-            atomic_write(self.run_dir / LEDGER_FILE, blob)
+            self._wait_for_writes()  # a snapshot still being written lands first, never after
+            self._store(blob)
         except OSError as exc:
             self._failed(exc, LEDGER_FILE)
             return
+        self._snapshotted(started)
+
+    def _snapshot_in_background(self) -> None:
+        """The periodic snapshot: serialized here (the state of this instant), written and
+        fsynced on the helper thread, so the event loop never waits for the disk. One at a
+        time: while one is being written the next waits for a later flush."""
+        if self._writing is not None and not self._writing.done():
+            return
+        blob = self._serialize()
+        if blob is not None:
+            started = time.monotonic()
+            self._writing = self._helper().submit(self._store, blob)
+            self._snapshotted(started)
+
+    def _serialize(self) -> bytes | None:
+        """The snapshot's bytes, with the journal offset they contain (None: nothing to do)."""
+        if self.run_dir is None or self._fd is None or not self._changed:
+            return None
+        if self._pending:
+            self._changed = False  # the flush below must not start a snapshot of its own
+            self.flush()
+        if self.failure is not None:
+            return None
+        self._changed = False
+        started = time.monotonic()
+        self.doc.journal.offset = self._offset
+        self.doc.updated_at = now_iso()
+        if self._describe is not None:
+            self._describe(self.doc, self.run_dir)
+        blob = self.doc.model_dump_json(indent=2).encode()
+        self._snapshot_cost = time.monotonic() - started
+        return blob
+
+    def _store(self, blob: bytes) -> None:
+        """On either thread: the journal up to the snapshot's offset is made durable before
+        the snapshot that counts on it replaces the old one."""
+        assert self._fd is not None and self.run_dir is not None
+        os.fsync(self._fd)
+        atomic_write(self.run_dir / LEDGER_FILE, blob)
+
+    def _snapshotted(self, started: float) -> None:
+        self._dirty_since_sync = False
         self._last_snapshot = self._last_sync = time.monotonic()
-        self._snapshot_cost = self._last_snapshot - started
+        # Spacing is by the cost on the event loop (serializing; writing is off it, in the
+        # background case), at least the time this snapshot took.
+        self._snapshot_cost = max(self._snapshot_cost, self._last_snapshot - started)
+
+    def _wait_for_writes(self) -> None:
+        """Wait for the helper's fsync and snapshot in progress; a snapshot that failed in the
+        background raises its ``OSError`` here."""
+        pending = [f for f in (self._sync, self._writing) if f is not None]
+        self._sync = self._writing = None
+        wait(pending)  # both, even when the first failed
+        for future in pending:
+            future.result()
+
+    def _check_background(self) -> None:
+        """Stop the run at the first flush after a snapshot failed on the helper thread."""
+        writing = self._writing
+        if writing is not None and writing.done():
+            self._writing = None
+            error = writing.exception()
+            if isinstance(error, OSError):
+                self._failed(error, LEDGER_FILE)
+            elif error is not None:
+                raise error
 
     def on_snapshot(self, describe: Any) -> None:
         """Call ``describe(doc, run_dir)`` before each snapshot to refresh derived fields."""
@@ -469,8 +526,15 @@ class Ledger:
         """Flush, snapshot, and release the run's lock."""
         if self._fd is not None:
             self.flush()  # queued lines and audit copies, even when the snapshot is not due
+            try:
+                self._wait_for_writes()  # a background snapshot that failed stops the run
+            except OSError as exc:
+                self._failed(exc, LEDGER_FILE)
             self.snapshot()
-            self._wait_for_sync()  # never close the descriptor under a running fsync
+            try:
+                self._wait_for_sync()  # never close the descriptor under a running fsync
+            except OSError as exc:
+                self._failed(exc, JOURNAL_FILE)
             os.close(self._fd)
             self._fd = None
         if self._syncer is not None:
