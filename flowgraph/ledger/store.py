@@ -26,7 +26,6 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +44,7 @@ from flowgraph.ledger.guards import (
     clear_leftover,
     truncate_torn_tail,
 )
+from flowgraph.ledger.helper import Helper
 from flowgraph.ledger.paths import artifact_path
 from flowgraph.ledger.reader import (
     JOURNAL_FILE,
@@ -99,11 +99,8 @@ class Ledger:
         self._snapshot_cost = 0.0
         self._describe: Any = None
         self._changed = False
-        self._syncer: ThreadPoolExecutor | None = None
-        self._sync: Future[None] | None = None
-        self._writing: Future[None] | None = None  # a snapshot being written (helper thread)
+        self._helper = Helper()  # the disk work handed off the event loop
         self.failure: LedgerWriteError | None = None
-        self._appending: dict[Path, int] = {}  # audit files open for appending (helper thread)
         self._audit: list[tuple[Path, bytes]] = []  # audit appends queued for the next flush
         self._on_failure: Callable[[LedgerWriteError], None] | None = None
         if run_dir is not None:
@@ -318,7 +315,7 @@ class Ledger:
             except OSError as exc:
                 self._failed(exc, relative)
         else:
-            self._helper().submit(atomic_write, self.run_dir / relative, data, durable=False)
+            self._helper.submit(atomic_write, self.run_dir / relative, data, durable=False)
 
     def append_artifact(self, relative: str, data: bytes) -> None:
         """Append to an audit file of the run directory (a live transcript). It is a copy for
@@ -327,24 +324,6 @@ class Ledger:
         if self.run_dir is not None and self.failure is None:
             self._audit.append((self.run_dir / relative, data))
             self._schedule_flush()
-
-    def _append(self, batch: list[tuple[Path, bytes]]) -> None:
-        """On the helper thread: append to audit files, each kept open until ``close``."""
-        for target, data in batch:
-            try:
-                fd = self._appending.get(target)
-                if fd is None:
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-                    self._appending[target] = fd
-                write_all(fd, data)
-            except OSError:
-                pass  # an audit copy: the journal holds the same steps
-
-    def _helper(self) -> ThreadPoolExecutor:
-        if self._syncer is None:
-            self._syncer = ThreadPoolExecutor(1, thread_name_prefix="flowgraph-ledger")
-        return self._syncer
 
     def _journal(self, entry: dict[str, Any]) -> None:
         self._changed = True
@@ -372,13 +351,13 @@ class Ledger:
         self._flush_scheduled = False
         if self._fd is None:
             return
-        if self._writing is not None:
+        if self._helper.writing:
             self._check_background()
             if self.failure is not None:
                 return
         if self._audit:
             batch, self._audit = self._audit, []
-            self._helper().submit(self._append, batch)
+            self._helper.append(batch)
         if self._pending:
             data = b"".join(self._pending)
             self._pending.clear()
@@ -423,16 +402,9 @@ class Ledger:
     def _sync_in_background(self) -> None:
         """fsync the journal on a helper thread: the event loop keeps serving nodes while the
         disk catches up. One fsync at a time; a later one covers what came since."""
-        if self._sync is not None and not self._sync.done():
-            self._dirty_since_sync = True
-            return
         assert self._fd is not None
-        self._sync = self._helper().submit(os.fsync, self._fd)
-
-    def _wait_for_sync(self) -> None:
-        if self._sync is not None:
-            self._sync.result()
-            self._sync = None
+        if not self._helper.fsync(self._fd):
+            self._dirty_since_sync = True
 
     def snapshot(self) -> None:
         """Write ``ledger.json`` atomically from the in-memory state, if it changed, and
@@ -446,7 +418,7 @@ class Ledger:
             return
         started = time.monotonic()
         try:
-            self._wait_for_writes()  # a snapshot still being written lands first, never after
+            self._helper.wait()  # a snapshot still being written lands first, never after
             self._store(blob)
         except OSError as exc:
             self._failed(exc, LEDGER_FILE)
@@ -457,12 +429,14 @@ class Ledger:
         """The periodic snapshot: serialized here (the state of this instant), written and
         fsynced on the helper thread, so the event loop never waits for the disk. One at a
         time: while one is being written the next waits for a later flush."""
-        if self._writing is not None and not self._writing.done():
-            return
+        if self._helper.writing:
+            self._check_background()
+            if self._helper.writing or self.failure is not None:
+                return
         blob = self._serialize()
         if blob is not None:
             started = time.monotonic()
-            self._writing = self._helper().submit(self._store, blob)
+            self._helper.write(lambda: self._store(blob))
             self._snapshotted(started)
 
     def _serialize(self) -> bytes | None:
@@ -498,25 +472,13 @@ class Ledger:
         # background case), at least the time this snapshot took.
         self._snapshot_cost = max(self._snapshot_cost, self._last_snapshot - started)
 
-    def _wait_for_writes(self) -> None:
-        """Wait for the helper's fsync and snapshot in progress; a snapshot that failed in the
-        background raises its ``OSError`` here."""
-        pending = [f for f in (self._sync, self._writing) if f is not None]
-        self._sync = self._writing = None
-        wait(pending)  # both, even when the first failed
-        for future in pending:
-            future.result()
-
     def _check_background(self) -> None:
         """Stop the run at the first flush after a snapshot failed on the helper thread."""
-        writing = self._writing
-        if writing is not None and writing.done():
-            self._writing = None
-            error = writing.exception()
-            if isinstance(error, OSError):
-                self._failed(error, LEDGER_FILE)
-            elif error is not None:
-                raise error
+        error = self._helper.failed_write()
+        if isinstance(error, OSError):
+            self._failed(error, LEDGER_FILE)
+        elif error is not None:
+            raise error
 
     def on_snapshot(self, describe: Any) -> None:
         """Call ``describe(doc, run_dir)`` before each snapshot to refresh derived fields."""
@@ -527,22 +489,17 @@ class Ledger:
         if self._fd is not None:
             self.flush()  # queued lines and audit copies, even when the snapshot is not due
             try:
-                self._wait_for_writes()  # a background snapshot that failed stops the run
+                self._helper.wait()  # a background snapshot that failed stops the run
             except OSError as exc:
                 self._failed(exc, LEDGER_FILE)
             self.snapshot()
             try:
-                self._wait_for_sync()  # never close the descriptor under a running fsync
+                self._helper.wait_sync()  # never close the descriptor under a running fsync
             except OSError as exc:
                 self._failed(exc, JOURNAL_FILE)
             os.close(self._fd)
             self._fd = None
-        if self._syncer is not None:
-            self._syncer.shutdown()  # waits for the artifact writes still queued
-            self._syncer = None
-        for fd in self._appending.values():
-            os.close(fd)
-        self._appending.clear()
+        self._helper.close()  # waits for the artifact writes still queued
         if self._lock is not None:
             self._lock.release()
             self._lock = None
