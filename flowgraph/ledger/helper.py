@@ -1,7 +1,7 @@
 """The ledger's helper thread: the disk work the event loop hands off so that nodes never wait
-for the disk — journal fsyncs, snapshot writes, audit copies (live transcripts, transcript
-archives). One thread, so the work happens in the order it was handed over: a snapshot
-submitted after an fsync lands after it.
+for the disk — journal fsyncs, snapshot writes, transcript archives. One thread, so the work
+happens in the order it was handed over: a snapshot submitted after an fsync lands after it.
+Live transcripts are appended to files kept open here, from the event loop.
 
 The store decides what to write and when; this only does it and reports how it went.
 """
@@ -77,18 +77,20 @@ class Helper:
             future.result()
 
     def append(self, batch: list[tuple[Path, bytes]]) -> None:
-        """Append to audit files, each kept open until ``close``."""
-        self._thread().submit(self._append, batch)
-
-    def _append(self, batch: list[tuple[Path, bytes]]) -> None:
+        """Append to audit files, each kept open until ``close`` — on the calling thread: an
+        append to an open file is a copy into the page cache, cheaper than waking the helper
+        thread (and contending with it for the GIL) once per turn of the event loop."""
+        grouped: dict[Path, list[bytes]] = {}
         for target, data in batch:
+            grouped.setdefault(target, []).append(data)
+        for target, parts in grouped.items():
             try:
                 fd = self._appending.get(target)
                 if fd is None:
                     target.parent.mkdir(parents=True, exist_ok=True)
                     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
                     self._appending[target] = fd
-                write_all(fd, data)
+                write_all(fd, b"".join(parts))
             except OSError:
                 pass  # an audit copy: the journal holds the same steps
 

@@ -102,6 +102,7 @@ class Ledger:
         self._helper = Helper()  # the disk work handed off the event loop
         self.failure: LedgerWriteError | None = None
         self._audit: list[tuple[Path, bytes]] = []  # audit appends queued for the next flush
+        self._archives: list[tuple[Path, bytes]] = []  # audit files to write whole, likewise
         self._on_failure: Callable[[LedgerWriteError], None] | None = None
         if run_dir is not None:
             journal = run_dir / JOURNAL_FILE
@@ -314,13 +315,14 @@ class Ledger:
                 atomic_write(self.run_dir / relative, data)
             except OSError as exc:
                 self._failed(exc, relative)
-        else:
-            self._helper.submit(atomic_write, self.run_dir / relative, data, durable=False)
+        else:  # with the next flush, to the helper thread: one handoff for all that are due
+            self._archives.append((self.run_dir / relative, data))
+            self._schedule_flush()
 
     def append_artifact(self, relative: str, data: bytes) -> None:
         """Append to an audit file of the run directory (a live transcript). It is a copy for
         people to read, and resume never needs it: the appends queued in one turn of the event
-        loop go to the helper thread together, with the journal's group commit."""
+        loop are written together, with the journal's group commit."""
         if self.run_dir is not None and self.failure is None:
             self._audit.append((self.run_dir / relative, data))
             self._schedule_flush()
@@ -355,9 +357,6 @@ class Ledger:
             self._check_background()
             if self.failure is not None:
                 return
-        if self._audit:
-            batch, self._audit = self._audit, []
-            self._helper.append(batch)
         if self._pending:
             data = b"".join(self._pending)
             self._pending.clear()
@@ -368,6 +367,12 @@ class Ledger:
                 return
             self._offset += len(data)
             self._dirty_since_sync = True
+        if self._audit:  # after the journal: an audit copy never runs ahead of the record
+            batch, self._audit = self._audit, []
+            self._helper.append(batch)
+        if self._archives:
+            archives, self._archives = self._archives, []
+            self._helper.submit(_write_archives, archives)
         now = time.monotonic()
         if self._dirty_since_sync and now - self._last_sync >= self._sync_interval:
             self._sync_in_background()
@@ -506,6 +511,13 @@ class Ledger:
 
 
 # -- helpers --------------------------------------------------------------------------------
+
+
+def _write_archives(archives: list[tuple[Path, bytes]]) -> None:
+    """On the helper thread: audit files written whole (or not at all), without fsyncs."""
+    for target, data in archives:
+        with contextlib.suppress(OSError):  # a copy for people: the journal holds the record
+            atomic_write(target, data, durable=False)
 
 
 def _new_doc(run_id: str, graph: str, fingerprint: str, input: Mapping[str, Any]) -> LedgerDoc:
