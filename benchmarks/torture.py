@@ -193,7 +193,6 @@ class Kill:
     log_at: int
     asked_at: int
     creation: bool  # the run directory held no ledger yet
-    at: float  # time.monotonic() of the SIGKILL
 
 
 @dataclass
@@ -254,9 +253,9 @@ class _Reader(threading.Thread):
                 try:
                     Ledger.read(self.run_dir)
                     self.figures.reads += 1
-                except LedgerError as exc:
+                except Exception as exc:  # a refusal, or worse: a reader that breaks
                     if (self.run_dir / "ledger.json").exists():  # not a creation-time race
-                        self.figures.unreadable.append(f"while running: {exc}")
+                        self.figures.unreadable.append(f"while running: {exc!r}")
             time.sleep(0.003)
 
 
@@ -277,8 +276,8 @@ def _start(work: Path, run_dir: Path, env: dict[str, str]) -> subprocess.Popen[b
 
 
 def _kill_when(child: subprocess.Popen[bytes], run_dir: Path, emu: Emulator, rng: random.Random,
-               span: float, fresh: bool) -> float | None:  # fmt: skip
-    """SIGKILL ``child`` at a random moment and say when; None if it finished first. A fresh
+               span: float, fresh: bool) -> bool:  # fmt: skip
+    """SIGKILL ``child`` at a random moment; False if it finished first. A fresh
     start is killed two times in five right as its run directory appears (creation); otherwise
     the kill falls within ``span`` seconds of the child's first model request (the start of
     the interpreter and the SDK's import are not what is tested)."""
@@ -295,11 +294,10 @@ def _kill_when(child: subprocess.Popen[bytes], run_dir: Path, emu: Emulator, rng
         while child.poll() is None and time.monotonic() < end:
             time.sleep(0.001)
     if child.poll() is not None:
-        return None
-    at = time.monotonic()
+        return False
     child.send_signal(signal.SIGKILL)
     child.wait()
-    return at
+    return True
 
 
 def _log_lines(log: Path) -> list[str]:
@@ -325,10 +323,8 @@ def one_run(index: int, kills: int, root: Path, figures: Figures, rng: random.Ra
             figures.processes += 1
             reader = _Reader(run_dir, figures)
             reader.start()
-            killed = None
-            if len(history) < kills:
-                killed = _kill_when(child, run_dir, emu, rng, span, fresh)
-            if killed is None:
+            killed = len(history) < kills and _kill_when(child, run_dir, emu, rng, span, fresh)
+            if not killed:
                 try:
                     child.wait(timeout=300)
                 except subprocess.TimeoutExpired:
@@ -339,19 +335,18 @@ def one_run(index: int, kills: int, root: Path, figures: Figures, rng: random.Ra
             stderr = child.stderr.read().decode() if child.stderr else ""
             if child.stderr:
                 child.stderr.close()
-            if killed is None:
+            if not killed:
                 if child.returncode != 0:
                     figures.unresumable.append(f"run {index}: exit {child.returncode}: {stderr}")
                 break
-            history.append(_after_kill(run_dir, log, emu, figures, index, killed))
+            history.append(_after_kill(run_dir, log, emu, figures, index))
         _check_run(index, run_dir, log, emu, history, figures)
     figures.runs += 1
     figures.kills += len(history)
     figures.creation_kills += sum(k.creation for k in history)
 
 
-def _after_kill(run_dir: Path, log: Path, emu: Emulator, figures: Figures, index: int,
-                at: float) -> Kill:  # fmt: skip
+def _after_kill(run_dir: Path, log: Path, emu: Emulator, figures: Figures, index: int) -> Kill:
     time.sleep(0.1)  # a request the child sent whole just before it died is logged by now
     passed: set[str] = set()
     creation = not (run_dir / "ledger.json").exists()
@@ -359,9 +354,9 @@ def _after_kill(run_dir: Path, log: Path, emu: Emulator, figures: Figures, index
         try:
             doc = Ledger.read(run_dir)
             passed = {n for n, r in doc.nodes.items() if r.status == "passed"}
-        except LedgerError as exc:
-            figures.unreadable.append(f"run {index} after a kill: {exc}")
-    return Kill(passed, len(_log_lines(log)), len(_answered(emu)), creation, at)
+        except Exception as exc:
+            figures.unreadable.append(f"run {index} after a kill: {exc!r}")
+    return Kill(passed, len(_log_lines(log)), len(_answered(emu)), creation)
 
 
 def _answered(emu: Emulator) -> list[Any]:
