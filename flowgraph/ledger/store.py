@@ -96,7 +96,8 @@ class Ledger:
         self._last_sync = time.monotonic()
         self._dirty_since_sync = False
         self._last_snapshot = time.monotonic()
-        self._snapshot_cost = 0.0
+        self._snapshot_cost = 0.0  # seconds the last snapshot took, serializing and writing
+        self._store_cost = 0.0  # of which writing (on the helper thread, in the background)
         self._describe: Any = None
         self._changed = False
         self._helper = Helper()  # the disk work handed off the event loop
@@ -421,14 +422,13 @@ class Ledger:
         blob = self._serialize()
         if blob is None:
             return
-        started = time.monotonic()
         try:
             self._helper.wait()  # a snapshot still being written lands first, never after
             self._store(blob)
         except OSError as exc:
             self._failed(exc, LEDGER_FILE)
             return
-        self._snapshotted(started)
+        self._snapshotted()
 
     def _snapshot_in_background(self) -> None:
         """The periodic snapshot: serialized here (the state of this instant), written and
@@ -440,9 +440,8 @@ class Ledger:
                 return
         blob = self._serialize()
         if blob is not None:
-            started = time.monotonic()
             self._helper.write(lambda: self._store(blob))
-            self._snapshotted(started)
+            self._snapshotted()
 
     def _serialize(self) -> bytes | None:
         """The snapshot's bytes, with the journal offset they contain (None: nothing to do)."""
@@ -460,22 +459,23 @@ class Ledger:
         if self._describe is not None:
             self._describe(self.doc, self.run_dir)
         blob = self.doc.model_dump_json(indent=2).encode()
-        self._snapshot_cost = time.monotonic() - started
+        # Its whole cost spaces the snapshots: serializing here, and what writing the last one
+        # took on the helper thread (it competes for the same CPU).
+        self._snapshot_cost = time.monotonic() - started + self._store_cost
         return blob
 
     def _store(self, blob: bytes) -> None:
         """On either thread: the journal up to the snapshot's offset is made durable before
         the snapshot that counts on it replaces the old one."""
         assert self._fd is not None and self.run_dir is not None
+        started = time.monotonic()
         os.fsync(self._fd)
         atomic_write(self.run_dir / LEDGER_FILE, blob)
+        self._store_cost = time.monotonic() - started
 
-    def _snapshotted(self, started: float) -> None:
+    def _snapshotted(self) -> None:
         self._dirty_since_sync = False
         self._last_snapshot = self._last_sync = time.monotonic()
-        # Spacing is by the cost on the event loop (serializing; writing is off it, in the
-        # background case), at least the time this snapshot took.
-        self._snapshot_cost = max(self._snapshot_cost, self._last_snapshot - started)
 
     def _check_background(self) -> None:
         """Stop the run at the first flush after a snapshot failed on the helper thread."""
