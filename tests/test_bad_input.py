@@ -954,6 +954,20 @@ def _(tmp: Path, _s: ExitStack) -> list[str]:
     return ["resume", "run"]
 
 
+@case("journal-call-without-node", "events.jsonl", "neither", hint="restore")
+def _(tmp: Path, _s: ExitStack) -> list[str]:
+    run = make_run(tmp)
+    journal_append(run, b'{"l": {"kind": "executor"}, "r": {}}\n')
+    return ["status", "run"]
+
+
+@case("journal-call-string", "events.jsonl", "l", hint="restore")
+def _(tmp: Path, _s: ExitStack) -> list[str]:
+    run = make_run(tmp)
+    journal_append(run, b'{"n": "gather", "f": {}, "l": "fast"}\n')
+    return ["resume", "run"]
+
+
 @case("journal-node-and-run", "events.jsonl", "neither", hint="restore")
 def _(tmp: Path, _s: ExitStack) -> list[str]:
     run = make_run(tmp)

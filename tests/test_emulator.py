@@ -229,8 +229,13 @@ def test_failed_fault_bills_nothing_and_keeps_the_scripted_reply(emu: Emulator) 
     emu.fault("overloaded", model=MODEL, call=0)
     assert post(emu, body(u("x")))[0] == 529
     assert emu.billed == {}
-    assert post(emu, body(u("x")))[1]["content"][0]["text"] == "first"
+    answer = post(emu, body(u("x")))[1]
+    assert answer["content"][0]["text"] == "first"
     assert emu.billed == {MODEL: Usage(1, 2)}
+    # The log says which message each request got and what it was billed (none for the fault).
+    assert [(r.response_id, r.usage) for r in emu.requests] == [
+        (None, None), (answer["id"], answer["usage"])
+    ]  # fmt: skip
 
 
 def test_latency_and_slow_fault_delay_the_first_byte(emu: Emulator) -> None:

@@ -139,3 +139,26 @@ def test_snapshot_is_replaced_atomically(tmp_path: Path) -> None:
     assert os.stat(tmp_path / "run" / LEDGER_FILE).st_ino != inode  # a new file, renamed in
     assert not list((tmp_path / "run").glob("*.tmp"))
     ledger.close()
+
+
+def test_each_paid_call_journals_only_itself(tmp_path: Path) -> None:
+    """A node's calls are appended to its ``latency`` as deltas: the fortieth call's journal
+    line is no longer than the first's, and reading the ledger back gives every call."""
+    from flowgraph import Graph, Role, Tool
+    from flowgraph.testing import ScriptedModel, tool_call
+
+    async def noop() -> str:
+        """Do nothing."""
+        return "ok"
+
+    replies = [tool_call("noop") for _ in range(39)] + ["done"]
+    g = Graph("calls", client=ScriptedModel({"w": replies}))
+    g.node("w", Role("worker", "Work.", tools=[Tool(noop)], max_turns=50), "task")
+    assert g.run_sync(run_dir=tmp_path / "run").ok
+    lines = [json.loads(x) for x in (tmp_path / "run" / JOURNAL_FILE).read_text().splitlines()]
+    calls = [line for line in lines if "l" in line]
+    assert len(calls) == 40 and all("latency" not in line["f"] for line in calls)
+    sizes = [len(json.dumps(line)) for line in calls]
+    assert max(sizes) - min(sizes) < 100  # the totals change by a few digits, nothing grows
+    record = Ledger.read(tmp_path / "run").nodes["w"]
+    assert len(record.latency) == 40 and record.spend["executor:claude-sonnet-5-5"]["calls"] == 40

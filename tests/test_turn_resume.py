@@ -162,3 +162,36 @@ def test_a_changed_node_starts_its_conversation_over(tmp_path: Path) -> None:
     result = changed.run_sync(run_dir=tmp_path / "run")
     assert result.ok and result.outputs["worker"] == "done at once"
     assert len(fresh.requests[0].messages) == 1  # the old turns were not replayed into it
+
+
+def test_a_final_review_that_said_stop_is_replayed_not_asked_again(tmp_path: Path) -> None:
+    """A node whose final answer the advisor reviewed ("STOP": done) and that was stopped
+    before it could pass: on resume the recorded review is replayed — the advisor is not asked
+    (nor paid) again, and neither is the executor."""
+    from flowgraph import Advisor
+    from flowgraph.events import AdvisorConsulted
+
+    def stop_after_the_review(event: object) -> None:
+        if isinstance(event, AdvisorConsulted):
+            raise KeyboardInterrupt  # a person presses Ctrl-C the moment the review is in
+
+    def graph() -> Graph:
+        g = Graph("reviewed", model="haiku")
+        advisor = Advisor(mode="emulated", before_done=True)
+        g.node("w", Role("worker", "Do the work.", advisor=advisor), "task")
+        return g
+
+    first = ScriptedModel({"w": ["the answer"], "advisor": ["STOP"]})
+    with pytest.raises(KeyboardInterrupt):
+        graph().run_sync(client=first, run_dir=tmp_path / "run", on_event=stop_after_the_review)
+    assert [r.purpose for r in first.requests][-1] == "advisor"  # the review was asked
+    record = Ledger.read(tmp_path / "run").nodes["w"]
+    assert record.status != "passed" and [c["advice"] for c in record.consults] == ["STOP"]
+
+    again = ScriptedModel({"w": ["another answer"], "advisor": ["Start over."]})
+    result = graph().run_sync(client=again, run_dir=tmp_path / "run")
+    assert result.ok and result.outputs["w"] == "the answer"
+    assert again.requests == []  # neither the executor nor the advisor was asked again
+    record = Ledger.read(tmp_path / "run").nodes["w"]
+    assert [c["trigger"] for c in record.consults] == ["before_done"]
+    assert record.spend[f"advisor:{record.consults[0]['model']}"]["calls"] == 1

@@ -353,6 +353,18 @@ class AdvisorSession:
             return tool_result(use, f"advisor unavailable: {error}; carry on without it", True)
         return tool_result(use, advice)
 
+    def recorded_review(self, turn: int) -> str | None:
+        """The advice of the final review already recorded for the answer of ``turn`` (the
+        node's last consult), for an attempt carried on after a stop; None if there is none.
+
+        Advice that sent the answer back was journaled with it, so a replayed answer with no
+        such message after it can only have been told to stop, or was never reviewed.
+        """
+        last = self.consults[-1] if self.consults else None
+        if last is not None and last.ok and last.trigger == "before_done" and last.turn == turn:
+            return last.advice
+        return None
+
     def tool_outcome(self, use: Mapping[str, Any], failed: bool) -> str | None:
         """Track repeated failures of the same call; the trigger reason when it is due."""
         threshold = self.advisor.on_repeated_failure

@@ -236,7 +236,7 @@ class _Loop:
                 self.messages.append({"role": "user", "content": results})
             return False, None
         text = "".join(b.get("text", "") for b in last["content"] if b.get("type") == "text")
-        return await self._finish(text)
+        return await self._finish(text, replaying=True)
 
     def _take_steering(self) -> None:
         """Deliver steering messages at the start of a turn, without restarting the node."""
@@ -322,8 +322,9 @@ class _Loop:
         results.append(block)
         self._note({"k": "r", "block": block})
 
-    async def _finish(self, text: str) -> tuple[bool, Any]:
-        """Validate, check and (if asked) have the advisor review a final answer."""
+    async def _finish(self, text: str, *, replaying: bool = False) -> tuple[bool, Any]:
+        """Validate, check and (if asked) have the advisor review a final answer (``replaying``:
+        the answer a stopped attempt recorded, whose review may be recorded too)."""
         try:
             output = _parse_output(self.role.output, text) if self.role.output else text
             problem = await self.role.check(output, self.ctx) if self.role.check else None
@@ -335,10 +336,13 @@ class _Loop:
             return False, None
         if self.advisor and self.advisor.advisor.before_done and not self.advisor.final_review_done:
             self.advisor.final_review_done = True
-            advice = await self.advisor.triggered(
-                "before_done", "review before done", self.system, self.messages, self.turn,
-                question=REVIEW_PROMPT,
-            )  # fmt: skip
+            # A review the stopped attempt got (recorded, so paid) is replayed, not asked again.
+            advice = self.advisor.recorded_review(self.turn) if replaying else None
+            if advice is None:
+                advice = await self.advisor.triggered(
+                    "before_done", "review before done", self.system, self.messages, self.turn,
+                    question=REVIEW_PROMPT,
+                )  # fmt: skip
             if advice and not says_stop(advice):
                 review = f"An advisor reviewed your answer: {advice}\nRevise it and reply again."
                 self.messages.append({"role": "user", "content": review})

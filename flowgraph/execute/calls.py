@@ -125,8 +125,9 @@ class CallPath:
         if reservation is not None:
             self.budget.settle(reservation, cost)
         ttft = round(first[0], 4) if first else None
-        timing = {"kind": kind, "model": served.served_by, "wall_s": round(wall, 4),
-                  "ttft_s": ttft}  # fmt: skip
+        # The provider's id of the message: a bill can be matched to the ledger call by call.
+        timing = {"kind": kind, "model": served.served_by, "id": served.response.id,
+                  "wall_s": round(wall, 4), "ttft_s": ttft}  # fmt: skip
         self._recorder.spent(name, spend, timing)
         if self._emit.listening:
             self._emit(ModelCalled(name, kind, served.served_by, usage.input_tokens,

@@ -212,13 +212,12 @@ class Recorder:
     def spent(self, name: str, spend: Spend, call: dict[str, Any] | None = None) -> None:
         """A call of ``name`` was paid: its usage and cost (and the call's timing) are
         journaled at once."""
-        fields: dict[str, Any] = {}
-        if call is not None:
-            record = self.doc.nodes.get(name)
-            fields["latency"] = [*(record.latency if record else ()), call]
-        self.ledger.update_node(
-            name, usage=spend.usage, cost_usd=spend.cost_usd, spend=spend.rows, **fields
-        )  # fmt: skip
+        if call is None:
+            self.ledger.update_node(name, usage=spend.usage, cost_usd=spend.cost_usd,
+                                    spend=spend.rows)  # fmt: skip
+            return
+        self.ledger.note_call(name, call, usage=spend.usage, cost_usd=spend.cost_usd,
+                              spend=spend.rows)  # fmt: skip
 
     def consulted(
         self,

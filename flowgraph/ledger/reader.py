@@ -253,6 +253,8 @@ def _apply(doc: LedgerDoc, line: bytes) -> str | None:
         return None
     for key, value in changes.items():
         setattr(record, key, value)
+    if entry.l is not None:
+        record.latency.append(entry.l)
     return None
 
 

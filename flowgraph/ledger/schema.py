@@ -213,13 +213,16 @@ RunFields = create_model(
 
 class JournalEntry(BaseModel):
     """One journal line: ``{"n": record, "f": {field: value}}``, ``{"n": record, "t": delta}``
-    (one step of a role node's conversation, appended) or ``{"r": {field: value}}``."""
+    (one step of a role node's conversation, appended), ``{"n": record, "f": {...}, "l": call}``
+    (a paid call: the record's new totals, and the call appended to its ``latency``; a delta,
+    so a node's thousandth call writes no more than its first) or ``{"r": {field: value}}``."""
 
     model_config = _STRICT
 
     n: str | None = None
     f: NodeFields | None = None
     t: dict[str, Any] | None = None
+    l: dict[str, Any] | None = None  # noqa: E741 (the journal's one-letter keys)
     r: RunFields | None = None
 
     def changes(self) -> dict[str, Any]:
@@ -230,11 +233,16 @@ class JournalEntry(BaseModel):
 
     def problem(self) -> str | None:
         """Why the line is not one flowgraph writes, if it is not."""
-        if self.n is not None and (self.f is None) != (self.t is None) and self.r is None:
-            return None if self.t is None else _delta_problem(self.t)
-        if self.n is None and self.f is None and self.r is not None:
+        if self.n is not None and self.r is None and self.t is None and self.f is not None:
+            return None  # fields, and perhaps a call appended
+        if self.n is not None and self.r is None and self.t is not None:
+            return _delta_problem(self.t) if self.f is None and self.l is None else _NEITHER
+        if self.n is None and self.f is None and self.l is None and self.r is not None:
             return None
-        return 'it is neither {"n": record, "f": fields} nor {"r": fields}'
+        return _NEITHER
+
+
+_NEITHER = 'it is neither {"n": record, "f": fields} nor {"r": fields}'
 
 
 _DELTA_KEYS = {"a": ("turn", "content", "stop", "served", "meta"), "r": ("block",),

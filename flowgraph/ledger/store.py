@@ -26,7 +26,6 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +44,7 @@ from flowgraph.ledger.guards import (
     clear_leftover,
     truncate_torn_tail,
 )
+from flowgraph.ledger.helper import Helper
 from flowgraph.ledger.paths import artifact_path
 from flowgraph.ledger.reader import (
     JOURNAL_FILE,
@@ -96,13 +96,14 @@ class Ledger:
         self._last_sync = time.monotonic()
         self._dirty_since_sync = False
         self._last_snapshot = time.monotonic()
-        self._snapshot_cost = 0.0
+        self._snapshot_cost = 0.0  # seconds the last snapshot took, serializing and writing
+        self._store_cost = 0.0  # of which writing (on the helper thread, in the background)
         self._describe: Any = None
         self._changed = False
-        self._syncer: ThreadPoolExecutor | None = None
-        self._sync: Future[None] | None = None
+        self._helper = Helper()  # the disk work handed off the event loop
         self.failure: LedgerWriteError | None = None
-        self._appending: dict[Path, int] = {}  # audit files open for appending (helper thread)
+        self._audit: list[tuple[Path, bytes]] = []  # audit appends queued for the next flush
+        self._archives: list[tuple[Path, bytes]] = []  # audit files to write whole, likewise
         self._on_failure: Callable[[LedgerWriteError], None] | None = None
         if run_dir is not None:
             journal = run_dir / JOURNAL_FILE
@@ -247,6 +248,19 @@ class Ledger:
             return
         self._journal({"n": name, "f": fields})
 
+    def note_call(self, name: str, call: dict[str, Any], **fields: Any) -> None:
+        """Record a paid call of ``name``: set ``fields`` (its new totals) and append ``call``
+        to its ``latency``, journaled as one line that holds only this call (a delta: the
+        list is never written again)."""
+        record = self.doc.nodes.get(name) or self.node(name)
+        for key, value in fields.items():
+            setattr(record, key, value)
+        record.latency.append(call)
+        self._changed = True
+        if self._fd is None or self.failure is not None:
+            return
+        self._queue(json.dumps({"n": name, "f": fields, "l": call}, default=str).encode() + b"\n")
+
     def note_turn(self, name: str, delta: dict[str, Any], *, copy_to: str | None = None) -> None:
         """Append one step of a role node's conversation to its record and journal it (a
         delta: the request is never written again). A run without a directory keeps none."""
@@ -302,31 +316,17 @@ class Ledger:
                 atomic_write(self.run_dir / relative, data)
             except OSError as exc:
                 self._failed(exc, relative)
-        else:
-            self._helper().submit(atomic_write, self.run_dir / relative, data, durable=False)
+        else:  # with the next flush, to the helper thread: one handoff for all that are due
+            self._archives.append((self.run_dir / relative, data))
+            self._schedule_flush()
 
     def append_artifact(self, relative: str, data: bytes) -> None:
-        """Append to an audit file of the run directory (a live transcript), on the helper
-        thread: it is a copy for people to read, and resume never needs it."""
+        """Append to an audit file of the run directory (a live transcript). It is a copy for
+        people to read, and resume never needs it: the appends queued in one turn of the event
+        loop are written together, with the journal's group commit."""
         if self.run_dir is not None and self.failure is None:
-            self._helper().submit(self._append, self.run_dir / relative, data)
-
-    def _append(self, target: Path, data: bytes) -> None:
-        """On the helper thread: append to an audit file, kept open until ``close``."""
-        try:
-            fd = self._appending.get(target)
-            if fd is None:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-                self._appending[target] = fd
-            write_all(fd, data)
-        except OSError:
-            pass  # an audit copy: the journal holds the same steps
-
-    def _helper(self) -> ThreadPoolExecutor:
-        if self._syncer is None:
-            self._syncer = ThreadPoolExecutor(1, thread_name_prefix="flowgraph-ledger")
-        return self._syncer
+            self._audit.append((self.run_dir / relative, data))
+            self._schedule_flush()
 
     def _journal(self, entry: dict[str, Any]) -> None:
         self._changed = True
@@ -336,6 +336,9 @@ class Ledger:
 
     def _queue(self, line: bytes) -> None:
         self._pending.append(line)
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
         if self._flush_scheduled:
             return
         try:
@@ -351,6 +354,10 @@ class Ledger:
         self._flush_scheduled = False
         if self._fd is None:
             return
+        if self._helper.writing:
+            self._check_background()
+            if self.failure is not None:
+                return
         if self._pending:
             data = b"".join(self._pending)
             self._pending.clear()
@@ -361,6 +368,12 @@ class Ledger:
                 return
             self._offset += len(data)
             self._dirty_since_sync = True
+        if self._audit:  # after the journal: an audit copy never runs ahead of the record
+            batch, self._audit = self._audit, []
+            self._helper.append(batch)
+        if self._archives:
+            archives, self._archives = self._archives, []
+            self._helper.submit(_write_archives, archives)
         now = time.monotonic()
         if self._dirty_since_sync and now - self._last_sync >= self._sync_interval:
             self._sync_in_background()
@@ -369,7 +382,7 @@ class Ledger:
         # Rewriting the snapshot costs O(nodes); spacing it by 20x its own cost keeps it
         # under ~5% of the run however large the run grows.
         if now - self._last_snapshot >= max(0.5, 20 * self._snapshot_cost):
-            self.snapshot()
+            self._snapshot_in_background()
 
     def _failed(self, exc: OSError, what: str) -> None:
         """A write did not complete: cut the journal back to its last whole line, keep the
@@ -395,48 +408,82 @@ class Ledger:
     def _sync_in_background(self) -> None:
         """fsync the journal on a helper thread: the event loop keeps serving nodes while the
         disk catches up. One fsync at a time; a later one covers what came since."""
-        if self._sync is not None and not self._sync.done():
-            self._dirty_since_sync = True
-            return
         assert self._fd is not None
-        self._sync = self._helper().submit(os.fsync, self._fd)
-
-    def _wait_for_sync(self) -> None:
-        if self._sync is not None:
-            self._sync.result()
-            self._sync = None
+        if not self._helper.fsync(self._fd):
+            self._dirty_since_sync = True
 
     def snapshot(self) -> None:
-        """Write ``ledger.json`` atomically from the in-memory state, if it changed.
+        """Write ``ledger.json`` atomically from the in-memory state, if it changed, and
+        return when it is on disk.
 
         After a failed write nothing more is written: the snapshot on disk and the journal up
         to its last whole line are the state, and they agree.
         """
-        if self.run_dir is None or self._fd is None or not self._changed:
+        blob = self._serialize()
+        if blob is None:
             return
-        if self.failure is not None:
-            return
-        self._changed = False
-        started = time.monotonic()
-        if self._pending:
-            self.flush()
-            if self.failure is not None:
-                return
         try:
-            self._wait_for_sync()
-            os.fsync(self._fd)
-            self._dirty_since_sync = False
-            self.doc.journal.offset = self._offset
-            self.doc.updated_at = now_iso()
-            if self._describe is not None:
-                self._describe(self.doc, self.run_dir)
-            blob = self.doc.model_dump_json(indent=2).encode()
-            atomic_write(self.run_dir / LEDGER_FILE, blob)
+            self._helper.wait()  # a snapshot still being written lands first, never after
+            self._store(blob)
         except OSError as exc:
             self._failed(exc, LEDGER_FILE)
             return
+        self._snapshotted()
+
+    def _snapshot_in_background(self) -> None:
+        """The periodic snapshot: serialized here (the state of this instant), written and
+        fsynced on the helper thread, so the event loop never waits for the disk. One at a
+        time: while one is being written the next waits for a later flush."""
+        if self._helper.writing:
+            self._check_background()
+            if self._helper.writing or self.failure is not None:
+                return
+        blob = self._serialize()
+        if blob is not None:
+            self._helper.write(lambda: self._store(blob))
+            self._snapshotted()
+
+    def _serialize(self) -> bytes | None:
+        """The snapshot's bytes, with the journal offset they contain (None: nothing to do)."""
+        if self.run_dir is None or self._fd is None or not self._changed:
+            return None
+        if self._pending:
+            self._changed = False  # the flush below must not start a snapshot of its own
+            self.flush()
+        if self.failure is not None:
+            return None
+        self._changed = False
+        started = time.monotonic()
+        self.doc.journal.offset = self._offset
+        self.doc.updated_at = now_iso()
+        if self._describe is not None:
+            self._describe(self.doc, self.run_dir)
+        blob = self.doc.model_dump_json(indent=2).encode()
+        # Its whole cost spaces the snapshots: serializing here, and what writing the last one
+        # took on the helper thread (it competes for the same CPU).
+        self._snapshot_cost = time.monotonic() - started + self._store_cost
+        return blob
+
+    def _store(self, blob: bytes) -> None:
+        """On either thread: the journal up to the snapshot's offset is made durable before
+        the snapshot that counts on it replaces the old one."""
+        assert self._fd is not None and self.run_dir is not None
+        started = time.monotonic()
+        os.fsync(self._fd)
+        atomic_write(self.run_dir / LEDGER_FILE, blob)
+        self._store_cost = time.monotonic() - started
+
+    def _snapshotted(self) -> None:
+        self._dirty_since_sync = False
         self._last_snapshot = self._last_sync = time.monotonic()
-        self._snapshot_cost = self._last_snapshot - started
+
+    def _check_background(self) -> None:
+        """Stop the run at the first flush after a snapshot failed on the helper thread."""
+        error = self._helper.failed_write()
+        if isinstance(error, OSError):
+            self._failed(error, LEDGER_FILE)
+        elif error is not None:
+            raise error
 
     def on_snapshot(self, describe: Any) -> None:
         """Call ``describe(doc, run_dir)`` before each snapshot to refresh derived fields."""
@@ -445,22 +492,32 @@ class Ledger:
     def close(self) -> None:
         """Flush, snapshot, and release the run's lock."""
         if self._fd is not None:
+            self.flush()  # queued lines and audit copies, even when the snapshot is not due
+            try:
+                self._helper.wait()  # a background snapshot that failed stops the run
+            except OSError as exc:
+                self._failed(exc, LEDGER_FILE)
             self.snapshot()
-            self._wait_for_sync()  # never close the descriptor under a running fsync
+            try:
+                self._helper.wait_sync()  # never close the descriptor under a running fsync
+            except OSError as exc:
+                self._failed(exc, JOURNAL_FILE)
             os.close(self._fd)
             self._fd = None
-        if self._syncer is not None:
-            self._syncer.shutdown()  # waits for the artifact writes still queued
-            self._syncer = None
-        for fd in self._appending.values():
-            os.close(fd)
-        self._appending.clear()
+        self._helper.close()  # waits for the artifact writes still queued
         if self._lock is not None:
             self._lock.release()
             self._lock = None
 
 
 # -- helpers --------------------------------------------------------------------------------
+
+
+def _write_archives(archives: list[tuple[Path, bytes]]) -> None:
+    """On the helper thread: audit files written whole (or not at all), without fsyncs."""
+    for target, data in archives:
+        with contextlib.suppress(OSError):  # a copy for people: the journal holds the record
+            atomic_write(target, data, durable=False)
 
 
 def _new_doc(run_id: str, graph: str, fingerprint: str, input: Mapping[str, Any]) -> LedgerDoc:

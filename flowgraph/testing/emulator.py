@@ -58,9 +58,10 @@ headers when ``retry_after`` is set), ``overloaded`` (529), ``server_error`` (50
 nothing. ``latency`` delays every response.
 
 Records. ``emu.requests`` logs every request (path, model, body, headers with the auth headers
-redacted, status, fault); ``emu.billed`` sums the tokens charged per model, iterations entries
-(advisor, fallback) under their own model; ``emu.peak_in_flight`` holds, per model, the most
-requests that were in flight at once (received, response not yet fully written).
+redacted, status, fault, and for an answered message its ``response_id`` and billed ``usage``);
+``emu.billed`` sums the tokens charged per model, iterations entries (advisor, fallback) under
+their own model; ``emu.peak_in_flight`` holds, per model, the most requests that were in flight
+at once (received, response not yet fully written).
 
 Validation, answered with a real 400 ``invalid_request_error`` body: model, max_tokens and
 messages are required; roles alternate starting with user; each ``tool_result`` answers a
@@ -153,6 +154,8 @@ class LoggedRequest:
     status: int
     stream: bool = False
     fault: str | None = None
+    response_id: str | None = None  # the message answered (``msg_emu_…``), when one was
+    usage: Mapping[str, Any] | None = None  # what that message was billed
 
 
 class Emulator:
@@ -296,9 +299,13 @@ class Emulator:
             k.lower(): (_REDACTED if k.lower() in _SECRET_HEADERS else v)
             for k, v in headers.items()
         }
+        message = plan.message if plan.stream else plan.body
+        if not (path == "/v1/messages" and plan.status == 200 and isinstance(message, dict)):
+            message = {}  # not an answered message: nothing billed
         entry = LoggedRequest(
-            path, str(model), body, redacted, plan.status, plan.stream, plan.fault
-        )
+            path, str(model), body, redacted, plan.status, plan.stream, plan.fault,
+            message.get("id"), message.get("usage"),
+        )  # fmt: skip
         with self._lock:
             self.requests.append(entry)
             now = self._in_flight[entry.model] = self._in_flight.get(entry.model, 0) + 1
