@@ -8,13 +8,13 @@ The store decides what to write and when; this only does it and reports how it w
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Any
 
-from flowgraph.ledger.files import write_all
+from flowgraph.ledger.files import atomic_write, write_all
 
 __all__ = ["Helper"]
 
@@ -28,9 +28,10 @@ class Helper:
         self._writing: Future[None] | None = None  # the snapshot being written
         self._appending: dict[Path, int] = {}  # audit files kept open for appending
 
-    def submit(self, work: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-        """Do ``work`` on the helper thread; its errors are its own (audit copies)."""
-        self._thread().submit(work, *args, **kwargs)
+    def archive(self, batch: list[tuple[Path, bytes]]) -> None:
+        """Write audit files whole (or not at all), without fsyncs, on the helper thread: they
+        are copies for people, and the journal holds the record, so a failed one is let be."""
+        self._thread().submit(_write_whole, batch)
 
     def fsync(self, fd: int) -> bool:
         """Start an fsync of ``fd``, unless one is still running (False: try again later; a
@@ -107,3 +108,9 @@ class Helper:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="flowgraph-ledger")
         return self._pool
+
+
+def _write_whole(batch: list[tuple[Path, bytes]]) -> None:
+    for target, data in batch:
+        with contextlib.suppress(OSError):
+            atomic_write(target, data, durable=False)

@@ -373,7 +373,7 @@ class Ledger:
             self._helper.append(batch)
         if self._archives:
             archives, self._archives = self._archives, []
-            self._helper.submit(_write_archives, archives)
+            self._helper.archive(archives)
         now = time.monotonic()
         if self._dirty_since_sync and now - self._last_sync >= self._sync_interval:
             self._sync_in_background()
@@ -511,13 +511,6 @@ class Ledger:
 
 
 # -- helpers --------------------------------------------------------------------------------
-
-
-def _write_archives(archives: list[tuple[Path, bytes]]) -> None:
-    """On the helper thread: audit files written whole (or not at all), without fsyncs."""
-    for target, data in archives:
-        with contextlib.suppress(OSError):  # a copy for people: the journal holds the record
-            atomic_write(target, data, durable=False)
 
 
 def _new_doc(run_id: str, graph: str, fingerprint: str, input: Mapping[str, Any]) -> LedgerDoc:
