@@ -160,9 +160,6 @@ def _execute(graph: Graph, input: dict[str, Any] | None, options: RunOptions) ->
             )
         except (asyncio.CancelledError, KeyboardInterrupt):
             result = None
-        finally:
-            if options.executor is not None:  # a cluster the command started stops with it
-                options.executor.close()
     if result is None:
         _say(f"stopped; what was running is recorded. Resume: flowgraph resume {run_dir}")
         raise typer.Exit(130)
@@ -222,11 +219,12 @@ def run(
     graph.validate()
     directory, run_id = _new_run(graph, run_dir)
     values_or_none = values if values or not Ledger.exists(directory) else None
-    options = RunOptions(run_dir=directory, run_id=run_id, max_concurrency=max_concurrency,
-                         max_cost_usd=max_cost_usd, pricing=_prices(prices),
-                         max_items=max_items, workspace=workspace,
-                         executor=executor_for(ray))  # fmt: skip
-    _execute(graph, values_or_none, _with_endpoints(options, endpoints, graph))
+    with executor_for(ray) as executor:  # a cluster the command started stops with it
+        options = RunOptions(run_dir=directory, run_id=run_id, max_concurrency=max_concurrency,
+                             max_cost_usd=max_cost_usd, pricing=_prices(prices),
+                             max_items=max_items, workspace=workspace,
+                             executor=executor)  # fmt: skip
+        _execute(graph, values_or_none, _with_endpoints(options, endpoints, graph))
 
 
 @app.command()
@@ -258,10 +256,11 @@ def resume(
         graph = load_graph(doc.source["target"], doc.source.get("kwargs"))
     else:
         graph = load_graph(graph_target)
-    options = RunOptions(run_dir=run_dir, max_cost_usd=max_cost_usd, pricing=_prices(prices),
-                         max_items=max_items, workspace=workspace,
-                         executor=executor_for(ray))  # fmt: skip
-    _execute(graph, None, _with_endpoints(options, endpoints, graph))
+    with executor_for(ray) as executor:  # a cluster the command started stops with it
+        options = RunOptions(run_dir=run_dir, max_cost_usd=max_cost_usd,
+                             pricing=_prices(prices), max_items=max_items, workspace=workspace,
+                             executor=executor)  # fmt: skip
+        _execute(graph, None, _with_endpoints(options, endpoints, graph))
 
 
 @app.command()

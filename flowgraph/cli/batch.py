@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -31,13 +33,20 @@ RayAddress = Annotated[
 ]
 
 
-def executor_for(address: str | None) -> NodeExecutor | None:
-    """The Ray executor for ``--ray ADDRESS`` (``None`` without it)."""
+@contextmanager
+def executor_for(address: str | None) -> Iterator[NodeExecutor | None]:
+    """The Ray executor for ``--ray ADDRESS`` (``None`` without it), let go of when the
+    command is done (a cluster it started for ``auto`` stops with it)."""
     if address is None:
-        return None
+        yield None
+        return
     from flowgraph.distributed.ray_executor import RayExecutor
 
-    return RayExecutor(address)
+    executor = RayExecutor(address)
+    try:
+        yield executor
+    finally:
+        executor.close()
 
 
 def batch_command(
@@ -58,24 +67,22 @@ def batch_command(
     lines = read_inputs(inputs)
     graph = load_graph(target)
     graph.validate()
-    executor = executor_for(ray)
-    options = RunOptions(max_cost_usd=max_cost_usd, executor=executor,
-                         pricing=Pricing.from_file(prices) if prices else None)  # fmt: skip
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
 
     def heard(run: BatchRun) -> None:
         said = "kept (passed before)" if run.kept else run.status
         console.print(f"line {run.line}: {said}" + (f": {run.error}" if run.error else ""))
 
-    work = run_batch(graph, lines, runs_dir, max_runs=max_runs, options=options, on_done=heard)
-    try:
-        results = asyncio.run(cancelled_by_signals(work))
-    except (asyncio.CancelledError, KeyboardInterrupt):
-        console.print("stopped; finished runs are kept. Resume: the same command again")
-        raise typer.Exit(130) from None
-    finally:
-        if executor is not None:
-            executor.close()
+    with executor_for(ray) as executor:
+        options = RunOptions(max_cost_usd=max_cost_usd, executor=executor,
+                             pricing=Pricing.from_file(prices) if prices else None)  # fmt: skip
+        work = run_batch(graph, lines, runs_dir, max_runs=max_runs, options=options,
+                         on_done=heard)  # fmt: skip
+        try:
+            results = asyncio.run(cancelled_by_signals(work))
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            console.print("stopped; finished runs are kept. Resume: the same command again")
+            raise typer.Exit(130) from None
     _print(console, results)
     raise typer.Exit(0 if all(r.passed for r in results) else 1)
 

@@ -58,16 +58,13 @@ def eval_command(
         mark = "kept from an earlier eval" if reused else ("passed" if result.passed else "failed")
         console.print(f"{result.config} / {result.task}: {mark}")
 
-    executor = executor_for(ray)
-    try:
-        results = asyncio.run(_drive(suite, directory, concurrency, heard, executor))
-    except (asyncio.CancelledError, KeyboardInterrupt):
-        console.print(f"stopped; finished tasks are kept. Resume: flowgraph eval {suite_file}"
-                      + (f" --out {out}" if out else ""))  # fmt: skip
-        raise typer.Exit(130) from None
-    finally:
-        if executor is not None:
-            executor.close()
+    with executor_for(ray) as executor:
+        try:
+            results = asyncio.run(_drive(suite, directory, concurrency, heard, executor))
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            console.print(f"stopped; finished tasks are kept. Resume: flowgraph eval {suite_file}"
+                          + (f" --out {out}" if out else ""))  # fmt: skip
+            raise typer.Exit(130) from None
     rows = report(suite, results)
     rule = failure_rule(suite, rows)
     picture = write_chart(rows, chart or directory / "eval.png", suite.name)
