@@ -51,7 +51,8 @@ SYSTEM = "Answer briefly."
 TASK = "Say hi."
 MAX_TOKENS = 4096  # Role's default
 KEY = "sk-bench"
-TARGET = 0.90  # flowgraph req/s >= 90% of the raw SDK's
+# flowgraph req/s as a share of the raw SDK's: in memory, and with the durable ledger (issue 9)
+TARGETS = {"memory": 0.90, "durable": 0.85}
 LATENCIES = (0.0, 0.2)
 
 
@@ -197,9 +198,9 @@ async def main(reps: int) -> None:
             label, (raw, raw_cpu) = f"{latency * 1000:.0f} ms", f["raw"]
             for name, side in (("no run_dir", "memory"), ("durable run_dir", "durable")):
                 value, cpu = f[side]
-                ratio = value / raw
-                ok = "PASS" if ratio >= TARGET else "MISS"
-                cells = [f"{raw:.0f}", f"{value:.0f}", f"{ratio:.2f}", f">= {TARGET:.2f}", ok]
+                ratio, target = value / raw, TARGETS[side]
+                ok = "PASS" if ratio >= target else "MISS"
+                cells = [f"{raw:.0f}", f"{value:.0f}", f"{ratio:.2f}", f">= {target:.2f}", ok]
                 rows.append(
                     [label, name, *cells, f"{raw_cpu:.0f} / {cpu:.0f} ({cpu / raw_cpu:.2f}x)"]
                 )
@@ -229,7 +230,7 @@ def header(reps: int) -> None:
     print("absolute req/s across runs or machines.")
     print("client CPU: time.process_time() of this process per request (the emulator is another")
     print("process), min over repetitions: steadier than req/s when other processes load the box.")
-    print("durable run_dir: ledger + events.jsonl + per-node transcripts/<node>.json under /tmp.\n")
+    print("durable run_dir: ledger, events.jsonl, per-node transcripts/<node>.jsonl under /tmp.\n")
 
 
 if __name__ == "__main__":

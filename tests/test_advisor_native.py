@@ -13,6 +13,7 @@ import pytest
 
 from flowgraph import Graph, Ledger, Role, tool
 from flowgraph.agent.consults import Advisor
+from flowgraph.cli.output import transcript_of
 from flowgraph.models.anthropic import AnthropicModel
 from flowgraph.money.pricing import DEFAULT_PRICING
 from flowgraph.testing.emulator import Emulator, Reply
@@ -98,8 +99,7 @@ def test_redacted_advice_goes_back_byte_identical(emu: Emulator, tmp_path: Path)
     )
     assert returned["content"]["type"] == "advisor_redacted_result"
     assert record.consults[0]["advice"] == "[redacted]"
-    archive = (tmp_path / "r" / "transcripts" / "fix.json").read_text()
-    received = json.loads(archive)["messages"][1]["content"]
+    received = transcript_of(tmp_path / "r", "fix")["messages"][1]["content"]
     original = next(b for b in received if b["type"] == "advisor_tool_result")
     assert json.dumps(returned, sort_keys=True) == json.dumps(original, sort_keys=True)
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from flowgraph import FallbackTaken, Graph, Ledger, Role, TransientModelError, tool
+from flowgraph.cli.output import transcript_of
 from flowgraph.models.anthropic import AnthropicModel
 from flowgraph.money.pricing import DEFAULT_PRICING
 from flowgraph.testing.emulator import Emulator, Reply
@@ -256,12 +257,12 @@ def test_server_side_refusal_fallback_passes_through_and_is_recorded(
     assert record.spend[f"executor:{BACKUP}"]["output_tokens"] == 20  # priced at the server
 
 
-def test_audit_archive_keeps_request_metadata_and_full_responses(
+def test_transcript_keeps_request_metadata_and_full_responses(
     emu: Emulator, tmp_path: Path
 ) -> None:
     emu.script(PRIMARY, two_turns)
     team().run_sync(client=client(emu), run_dir=tmp_path / "run")
-    archive = json.loads((tmp_path / "run" / "transcripts" / "w0.json").read_text())
+    archive = transcript_of(tmp_path / "run", "w0")  # what `flowgraph output --transcript` reads
     assert [r["turn"] for r in archive["requests"]] == [1, 2]
     assert archive["requests"][0]["served_by"] == PRIMARY
     assert archive["requests"][0]["response_id"].startswith("msg_")

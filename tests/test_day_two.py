@@ -113,6 +113,22 @@ def test_status_tells_a_dead_run_from_a_live_one(tmp_path: Path, cli: Cli) -> No
         live.close()
 
 
+def test_output_shows_the_transcript_of_a_node_whose_name_is_no_file_name(
+    tmp_path: Path, cli: Cli
+) -> None:
+    """A name that is not a plain file name is stored under a hashed stem; `output` finds it."""
+    (tmp_path / "plan.py").write_text(
+        "from flowgraph import Graph, Role\n"
+        "from flowgraph.testing import ScriptedModel\n"
+        "graph = Graph('plan', client=ScriptedModel(default='the plan'))\n"
+        "graph.node('Plan', Role('architect', 'You plan.'), 'Plan it')\n"
+    )
+    assert cli("run", "plan.py", "--run-dir", "r", cwd=tmp_path).returncode == 0
+    talk = cli("output", "r", "Plan", "--transcript", cwd=tmp_path)
+    assert talk.returncode == 0, talk.stderr
+    assert talk.stdout.splitlines() == ["[user] Plan it", "[assistant] the plan"]
+
+
 def test_output_shows_a_nodes_result_and_transcript(tmp_path: Path, cli: Cli) -> None:
     (tmp_path / "chain.py").write_text(CHAIN)
     assert cli("run", "chain.py", "--run-dir", "r", cwd=tmp_path).returncode == 0

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from flowgraph import Context, Graph, Ledger, Role
+from flowgraph.cli.output import transcript_of
 from flowgraph.errors import NodeError
 from flowgraph.ledger.paths import MAX_STEM, artifact_path, file_stem, inside
 from flowgraph.patterns.checklist import item_names
@@ -112,8 +113,10 @@ def test_a_very_long_node_name_with_a_large_output_runs_and_resumes(tmp_path: Pa
     g.node("r" * 300, Role("writer", "You write."), "Write at length.")
     result = g.run_sync(run_dir=tmp_path / "run")
     assert result.ok and result.outputs["after"] == 50_000
-    (transcript,) = (tmp_path / "run" / "transcripts").glob("*.json")
-    assert json.loads(transcript.read_text())["node"] == "r" * 300
+    (transcript,) = (tmp_path / "run" / "transcripts").glob("*.jsonl")
+    assert len(transcript.name) < 160
+    assert json.loads(transcript.read_text().splitlines()[0])["node"] == "r" * 300
+    assert transcript_of(tmp_path / "run", "r" * 300)["messages"][-1]["content"][0]["text"]
     again = g.run_sync(run_dir=tmp_path / "run")  # resume reads the output back from its file
     assert again.ok and again.executed == ()
 

@@ -85,6 +85,10 @@ def test_a_node_killed_mid_conversation_resumes_at_its_turn(tmp_path: Path) -> N
         live = run_dir / "transcripts" / "worker.jsonl"
         turns_on_disk = [json.loads(x) for x in live.read_text().splitlines()]
         assert sum(1 for d in turns_on_disk if d["k"] == "a") >= 4  # before any resume
+        shown = subprocess.run([*cli, "output", str(run_dir), "worker", "--transcript"],
+                               env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert shown.returncode == 0 and "[user] Tick ten times." in shown.stdout
+        assert shown.stdout.count("tool call tick(") >= 4, shown.stdout
         assert Ledger.read(run_dir).nodes["worker"].status == "running"
 
         resumed = subprocess.run(

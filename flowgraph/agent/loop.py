@@ -48,13 +48,14 @@ class NodeReport:
     tool_calls: int = 0
     served: list[dict[str, Any]] = field(default_factory=list)
     model: str | None = None
-    transcript: list[dict[str, Any]] = field(default_factory=list)
-    requests: list[dict[str, Any]] = field(default_factory=list)  # per-turn metadata, for audit
     advisor: AdvisorSession | None = None
     # The turn-level journal: the deltas a crashed attempt recorded (replayed on resume), and
     # where each new delta goes the moment it happens.
     replay: list[dict[str, Any]] = field(default_factory=list)
     note: Callable[[dict[str, Any]], None] | None = None
+    # Where an attempt that starts at turn 1 sends its first message (the task as the model
+    # reads it): the head of the live transcript, which the journal never needs.
+    begin: Callable[[str], None] | None = None
 
 
 def render_task(template: str, ctx: Context) -> str:
@@ -133,7 +134,6 @@ class _Loop:
         self.messages: list[dict[str, Any]] = [
             {"role": "user", "content": _first_message(node, ctx)}
         ]
-        report.transcript = self.messages
         self.fixes_left = self.role.output_retries
         self.turn = 0
         self.steering: Callable[[int], list[str]] | None = None
@@ -154,15 +154,17 @@ class _Loop:
             first = self.turn + 1
         else:
             first = 1
+            if self.report.begin is not None:
+                self.report.begin(self.messages[0]["content"])
         for turn in range(first, self.role.max_turns + 1):
             self.turn = turn
             self._take_steering()
-            response = await self._ask()
+            response, meta = await self._ask()
             content = list(response.content)
             self.messages.append({"role": "assistant", "content": content})
             self._note({"k": "a", "turn": turn, "content": content,
                         "stop": response.stop_reason, "served": self.report.served[-1],
-                        "meta": self.report.requests[-1]})  # fmt: skip
+                        "meta": meta})  # fmt: skip
             if response.stop_reason == "refusal":
                 raise NodeError(f"node {self.node.name!r}: the model refused the task")
             if response.tool_uses:
@@ -214,7 +216,6 @@ class _Loop:
                     self.turn = report.turns = int(delta["turn"])
                     self.messages.append({"role": "assistant", "content": delta["content"]})
                     report.served.append(delta["served"])
-                    report.requests.append(delta["meta"])
                     report.model = delta["served"].get("model")
                 else:  # "u": feedback on an answer, or an advisor's review
                     last = None
@@ -256,7 +257,8 @@ class _Loop:
         blocks += [{"type": "text", "text": f"New instruction from a person: {t}"} for t in texts]
         self.messages[-1] = {**last, "content": blocks}
 
-    async def _ask(self) -> Any:
+    async def _ask(self) -> tuple[Any, dict[str, Any]]:
+        """One model turn: the response, and the request's metadata for the record."""
         extra_tools = self.advisor.tools() if self.advisor else []
         betas = self.advisor.betas() if self.advisor else ()
         request = _request(self.node, self.system, self.messages, self.tools, extra_tools, betas)
@@ -277,13 +279,13 @@ class _Loop:
                                self.advisor.tools(), ())  # fmt: skip
             served = await self.call(request, self.node.fallbacks)
         response = served.response
-        _record_turn(self.report, self.turn, request, served)
+        meta = _record_turn(self.report, self.turn, request, served)
         if self.advisor:
             self.advisor.note_native(response, self.turn)
         usage = response.usage
         self.emit(ModelTurn(self.node.name, self.turn, served.served_by, response.stop_reason,
                             usage.input_tokens, usage.output_tokens))  # fmt: skip
-        return response
+        return response, meta
 
     async def _run_tools(
         self, uses: list[dict[str, Any]], done: list[dict[str, Any]] | None = None
@@ -418,24 +420,25 @@ def _with_breakpoint(message: dict[str, Any]) -> dict[str, Any]:
     return {**message, "content": blocks}
 
 
-def _record_turn(report: NodeReport, turn: int, request: ModelRequest, served: Served) -> None:
+def _record_turn(
+    report: NodeReport, turn: int, request: ModelRequest, served: Served
+) -> dict[str, Any]:
+    """Count the turn in ``report``; the request's metadata (kept in the turn's delta)."""
     report.turns = turn
     report.model = served.served_by
     response = served.response
-    report.requests.append(
-        {
-            "turn": turn,
-            "model": request.model,
-            "max_tokens": request.max_tokens,
-            "betas": list(request.betas),
-            "extra": sorted(request.extra),
-            "served_by": served.served_by,
-            "attempts": [dataclasses.asdict(a) for a in served.attempts],
-            "response_id": response.id,
-            "stop_reason": response.stop_reason,
-            "usage": {**response.usage.to_dict(), "iterations": list(response.usage.iterations)},
-        }
-    )
+    meta = {
+        "turn": turn,
+        "model": request.model,
+        "max_tokens": request.max_tokens,
+        "betas": list(request.betas),
+        "extra": sorted(request.extra),
+        "served_by": served.served_by,
+        "attempts": [dataclasses.asdict(a) for a in served.attempts],
+        "response_id": response.id,
+        "stop_reason": response.stop_reason,
+        "usage": {**response.usage.to_dict(), "iterations": list(response.usage.iterations)},
+    }
     entry: dict[str, Any] = {"turn": turn, "model": served.served_by, "endpoint": served.endpoint}
     if served.substituted:
         entry["requested"] = served.requested
@@ -449,6 +452,7 @@ def _record_turn(report: NodeReport, turn: int, request: ModelRequest, served: S
     if server_fallback:
         entry["server_fallbacks"] = server_fallback
     report.served.append(entry)
+    return meta
 
 
 async def _call_tool(

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from flowgraph.errors import ConfigError
+from flowgraph.ledger.paths import artifact_path
+from flowgraph.ledger.reader import output_file, regular_file
 from flowgraph.ledger.store import Ledger, LedgerDoc
 
 __all__ = ["node_output", "render_transcript", "transcript_of"]
@@ -30,22 +32,73 @@ def node_output(run_dir: Path, node: str) -> Any:
         raise ConfigError(
             f"node {node!r} has no output: it is {record.status}; see `flowgraph status {run_dir}`"
         )
-    if record.output_file:
-        return json.loads((run_dir / record.output_file).read_text(encoding="utf-8"))
+    if record.output_file:  # only ever a file under the run's outputs/
+        return json.loads(output_file(run_dir, node, record).read_text(encoding="utf-8"))
     return record.output
 
 
 def transcript_of(run_dir: Path, node: str) -> dict[str, Any]:
-    """The archived conversation of a role node: ``{"node", "requests", "messages"}``."""
+    """The conversation of a role node's last attempt, ``{"node", "attempt", "requests",
+    "messages"}``, rebuilt from its live transcript (``transcripts/<stem>.jsonl``: the task,
+    then each step appended as it happened, so a killed run has one too)."""
     _known(run_dir, node)
-    file = run_dir / "transcripts" / f"{node}.json"
-    if not file.resolve().is_relative_to(run_dir.resolve()) or not file.is_file():
+    file = run_dir / artifact_path("transcripts", node, ".jsonl")
+    if regular_file(file) is None:
         raise ConfigError(
             f"node {node!r} has no transcript in {run_dir}: only role nodes that made a model "
             f"call have one; `flowgraph output {run_dir} {node}` shows its output"
         )
-    data: dict[str, Any] = json.loads(file.read_text(encoding="utf-8"))
-    return data
+    attempt: int | None = None
+    messages: list[dict[str, Any]] = []
+    requests: list[dict[str, Any]] = []
+    for step in _steps(file):
+        kind = step.get("k")
+        if kind == "task":  # a new attempt: the conversation starts again
+            attempt, messages, requests = step.get("attempt"), [], []
+            messages.append({"role": "user", "content": step.get("content", "")})
+        elif kind == "a":
+            messages.append({"role": "assistant", "content": step.get("content", [])})
+            requests.append(step.get("meta", {}))
+        elif kind == "r":
+            _user_blocks(messages, [step.get("block")])
+        elif kind == "s":
+            said = [f"New instruction from a person: {t}" for t in step.get("texts", [])]
+            _user_blocks(messages, [{"type": "text", "text": t} for t in said])
+        elif kind == "u":
+            messages.append({"role": "user", "content": step.get("content", "")})
+    return {"node": node, "attempt": attempt, "requests": requests, "messages": messages}
+
+
+def _steps(file: Path) -> list[dict[str, Any]]:
+    """The transcript's lines; a torn last line (a kill mid-append) is left out."""
+    lines = file.read_bytes().split(b"\n")
+    steps = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            step = json.loads(line)
+        except ValueError:
+            if number == len(lines):  # the last line, with no newline yet: torn
+                break
+            raise ConfigError(
+                f"{file} line {number} is not JSON; it is a copy for people (the journal "
+                "holds the record): remove that line and try again"
+            ) from None
+        if isinstance(step, dict):
+            steps.append(step)
+    return steps
+
+
+def _user_blocks(messages: list[dict[str, Any]], blocks: list[Any]) -> None:
+    """Add ``blocks`` to the user message that ends the conversation, or start one."""
+    last = messages[-1] if messages else None
+    if last is None or last["role"] != "user":
+        messages.append({"role": "user", "content": list(blocks)})
+        return
+    content = last["content"]
+    before = [{"type": "text", "text": content}] if isinstance(content, str) else content
+    last["content"] = [*before, *blocks]
 
 
 def render_transcript(archive: dict[str, Any]) -> str:

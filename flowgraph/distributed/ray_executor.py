@@ -245,6 +245,11 @@ class RayExecutor:
         primed, answered.served = answered.served, None
         stream = actor.run.remote(self._mailbox, key, node, ctx, replay, listening, primed)
         waiting: str | None = None
+        passed_on: dict[str, Callable[[Any], None]] = {  # what the coordinator only hands on
+            "event": emit,
+            "placed": placed,
+            "begin": report.begin or (lambda task: None),
+        }
         try:
             async for ref in stream:
                 message = await ref
@@ -259,10 +264,8 @@ class RayExecutor:
                     answered.served = await call(request, fallbacks)
                     self._mailbox.put.remote(waiting, ("ok", answered.served))
                     waiting = None
-                elif kind == "event":
-                    emit(message[1])
-                elif kind == "placed":
-                    placed(message[1])
+                elif kind in passed_on:
+                    passed_on[kind](message[1])
                 else:
                     for name in REPORT_FIELDS:
                         setattr(report, name, message[2][name])

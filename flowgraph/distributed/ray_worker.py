@@ -3,7 +3,8 @@ in an async actor, and the mailbox that carries model responses back to those lo
 
 A role loop on a worker owns no ledger and no model client. It speaks to the coordinator
 through the stream of its actor method (``Message``s, yielded the moment they happen):
-``("placed", node_id)`` first, then ``("note", delta)`` for each journal delta,
+``("placed", node_id)`` first, ``("begin", task)`` when the loop starts at turn 1 (the head of
+its live transcript), then ``("note", delta)`` for each journal delta,
 ``("call", n, request, fallbacks)`` for each model call, ``("event", event)``, and last
 ``("done", output, report)`` or ``("error", exception, report)``. The answer to call ``n``
 comes back through the ``Mailbox`` actor, under the key ``"<key>:<n>"``. Ray is imported only
@@ -29,7 +30,7 @@ from flowgraph.models.seam import ModelRequest
 __all__ = ["REPORT_FIELDS", "Mailbox", "RoleWorker", "here", "run_step_task"]
 
 # The fields of a NodeReport that go back to the coordinator when a loop ends.
-REPORT_FIELDS = ("turns", "tool_calls", "served", "model", "transcript", "requests")
+REPORT_FIELDS = ("turns", "tool_calls", "served", "model")
 Message = tuple[Any, ...]
 
 
@@ -92,7 +93,11 @@ class RoleWorker:
         ``primed``: the answer to the loop's first call, already paid for by a dispatch whose
         worker was lost before it journaled the turn."""
         out: asyncio.Queue[Message] = asyncio.Queue()
-        report = NodeReport(replay=replay, note=lambda delta: out.put_nowait(("note", delta)))
+        report = NodeReport(
+            replay=replay,
+            note=lambda delta: out.put_nowait(("note", delta)),
+            begin=lambda task: out.put_nowait(("begin", task)),
+        )
         call = _caller(mailbox, key, out, primed)
 
         def emit(event: Event) -> None:

@@ -273,23 +273,21 @@ class Recorder:
         def note(delta: dict[str, Any]) -> None:
             self.ledger.note_turn(record, delta, copy_to=live)
 
-        report.note = note
+        def begin(task: str) -> None:  # a new attempt's head: what its conversation starts from
+            attempt = self.doc.nodes[record].attempts if record in self.doc.nodes else 0
+            head = {"k": "task", "node": record, "attempt": attempt, "content": task}
+            self.ledger.append_artifact(live, json.dumps(head, default=str).encode() + b"\n")
+
+        report.note, report.begin = note, begin
         return report
 
     def _closing(self, name: str, *, ended: bool = True) -> dict[str, Any]:
-        """The record fields a finished attempt's report fills in, and its transcript. An
-        attempt that ``ended`` (passed or failed) drops its turn journal; a stopped one keeps
-        it for the next process to carry on from."""
+        """The record fields a finished attempt's report fills in. An attempt that ``ended``
+        (passed or failed) drops its turn journal; a stopped one keeps it for the next process
+        to carry on from. Its transcript is already whole: appended as the turns happened."""
         report = self.state.reports.pop(name, None)
         if report is None:
             return {}
-        if report.transcript and self.ledger.run_dir is not None:
-            # The audit archive: each turn's request metadata and the full conversation,
-            # responses (advisor and fallback blocks included) as the provider sent them.
-            # Compact JSON: indent= falls back to the pure-Python encoder on the event loop.
-            archive = {"node": name, "requests": report.requests, "messages": report.transcript}
-            blob = json.dumps(archive, default=str).encode()
-            self.ledger.write_artifact(artifact_path("transcripts", name), blob, durable=False)
         fields: dict[str, Any] = {
             "turns": report.turns,
             "tool_calls": report.tool_calls,

@@ -29,7 +29,7 @@ def reason(exc: OSError) -> str:
     return f"{names.get(exc.errno or 0, exc.strerror or type(exc).__name__)} ({exc.strerror})"
 
 
-def atomic_write(target: Path, data: bytes, *, durable: bool = True) -> None:
+def atomic_write(target: Path, data: bytes) -> None:
     """temp file in the same directory, every byte written, fsync, os.replace, fsync the
     directory. If any step fails the temp file is removed and ``target`` is untouched."""
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -38,16 +38,13 @@ def atomic_write(target: Path, data: bytes, *, durable: bool = True) -> None:
     try:
         try:
             write_all(fd, data)
-            if durable:
-                os.fsync(fd)
+            os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    if not durable:
-        return
     dir_fd = os.open(target.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)

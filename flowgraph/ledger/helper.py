@@ -1,20 +1,19 @@
 """The ledger's helper thread: the disk work the event loop hands off so that nodes never wait
-for the disk — journal fsyncs, snapshot writes, transcript archives. One thread, so the work
-happens in the order it was handed over: a snapshot submitted after an fsync lands after it.
-Live transcripts are appended to files kept open here, from the event loop.
+for the disk — journal fsyncs and snapshot writes. One thread, so the work happens in the order
+it was handed over: a snapshot submitted after an fsync lands after it. Live transcripts are
+appended to files kept open here, from the event loop.
 
 The store decides what to write and when; this only does it and reports how it went.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from flowgraph.ledger.files import atomic_write, write_all
+from flowgraph.ledger.files import write_all
 
 __all__ = ["Helper"]
 
@@ -27,11 +26,6 @@ class Helper:
         self._sync: Future[None] | None = None  # the journal fsync in progress
         self._writing: Future[None] | None = None  # the snapshot being written
         self._appending: dict[Path, int] = {}  # audit files kept open for appending
-
-    def archive(self, batch: list[tuple[Path, bytes]]) -> None:
-        """Write audit files whole (or not at all), without fsyncs, on the helper thread: they
-        are copies for people, and the journal holds the record, so a failed one is let be."""
-        self._thread().submit(_write_whole, batch)
 
     def fsync(self, fd: int) -> bool:
         """Start an fsync of ``fd``, unless one is still running (False: try again later; a
@@ -108,9 +102,3 @@ class Helper:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="flowgraph-ledger")
         return self._pool
-
-
-def _write_whole(batch: list[tuple[Path, bytes]]) -> None:
-    for target, data in batch:
-        with contextlib.suppress(OSError):
-            atomic_write(target, data, durable=False)

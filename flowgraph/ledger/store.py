@@ -5,7 +5,7 @@
         events.jsonl     an append-only journal of changes since the run began (O(1) per update)
         ledger.lock      held by the one process that drives the run
         outputs/         node outputs too large to keep inline
-        transcripts/     each role node's full conversation, for audit
+        transcripts/     each role node's conversation, appended as it goes, for audit
 
 The state is ``ledger.json`` plus the journal lines after its ``journal.offset``. Updates are
 applied in memory, queued, and written to the journal together at the next turn of the event loop
@@ -103,7 +103,6 @@ class Ledger:
         self._helper = Helper()  # the disk work handed off the event loop
         self.failure: LedgerWriteError | None = None
         self._audit: list[tuple[Path, bytes]] = []  # audit appends queued for the next flush
-        self._archives: list[tuple[Path, bytes]] = []  # audit files to write whole, likewise
         self._on_failure: Callable[[LedgerWriteError], None] | None = None
         if run_dir is not None:
             journal = run_dir / JOURNAL_FILE
@@ -301,25 +300,6 @@ class Ledger:
             return json.loads(output_file(self.run_dir, name, record).read_bytes())
         return record.output
 
-    def write_artifact(self, relative: str, data: bytes, *, durable: bool = True) -> None:
-        """Write a file into the run directory atomically (transcripts, reports).
-
-        ``durable=False`` is for audit copies that resume does not need (transcripts): no
-        fsyncs, and the write happens on the ledger's helper thread (creating a file costs a
-        third of a millisecond on some filesystems, once per node, on the event loop
-        otherwise). Either way the file is whole or absent; ``close`` waits for the writes.
-        """
-        if self.run_dir is None:
-            return
-        if durable:
-            try:
-                atomic_write(self.run_dir / relative, data)
-            except OSError as exc:
-                self._failed(exc, relative)
-        else:  # with the next flush, to the helper thread: one handoff for all that are due
-            self._archives.append((self.run_dir / relative, data))
-            self._schedule_flush()
-
     def append_artifact(self, relative: str, data: bytes) -> None:
         """Append to an audit file of the run directory (a live transcript). It is a copy for
         people to read, and resume never needs it: the appends queued in one turn of the event
@@ -371,9 +351,6 @@ class Ledger:
         if self._audit:  # after the journal: an audit copy never runs ahead of the record
             batch, self._audit = self._audit, []
             self._helper.append(batch)
-        if self._archives:
-            archives, self._archives = self._archives, []
-            self._helper.archive(archives)
         now = time.monotonic()
         if self._dirty_since_sync and now - self._last_sync >= self._sync_interval:
             self._sync_in_background()
