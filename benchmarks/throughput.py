@@ -14,9 +14,13 @@ of a ``noop`` tool, then final text), so 200 x K requests with 200 conversations
   (system, tools, max_tokens, messages) and ``get_final_message()``.
 
 Both sides stream (SSE), as ``AnthropicModel`` does by default. Each figure is requests / wall
-seconds of the whole run (client creation included, for both sides), the best of N repetitions;
-the sides alternate inside each repetition so drift hits both alike. The emulator runs in a
-separate process (its ``by_turn`` script form answers each conversation's k-th request).
+seconds of the whole run (client creation included, for both sides). The sides run back to
+back in each repetition (their order rotating); the ratio is the median over N repetitions of
+each repetition's flowgraph/raw ratio, with the range, because one lucky run of either side
+moves a best-of figure by 20% on a shared machine. The emulator runs in a separate process
+(its ``by_turn`` script form answers each conversation's k-th request); with two or more
+cores it is pinned to other cores than the measured client, so the two never trade a core
+mid-run.
 """
 
 from __future__ import annotations
@@ -26,8 +30,10 @@ import asyncio
 import contextlib
 import gc
 import json
+import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -69,6 +75,23 @@ SCRIPT = {
 }
 
 
+CORES = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+
+
+def pin_client() -> str:
+    """Pin this process (the measured client) to one core, leaving the others to the
+    emulator; a description for the header."""
+    if len(CORES) < 2:
+        return "client and emulator share the machine's cores (fewer than two available)"
+    os.sched_setaffinity(0, {CORES[0]})
+    return f"client pinned to core {CORES[0]}, emulator to cores {CORES[1:]}"
+
+
+def _emulator_cores(pid: int) -> None:
+    if len(CORES) >= 2:
+        os.sched_setaffinity(pid, set(CORES[1:]))
+
+
 @contextlib.contextmanager
 def emulator_process(latency: float) -> Iterator[str]:
     """The emulator in its own process (`python -m flowgraph.testing.emulator`), so its server
@@ -78,6 +101,7 @@ def emulator_process(latency: float) -> Iterator[str]:
     command = [sys.executable, "-m", "flowgraph.testing.emulator", "--port", "0",
                "--script", fh.name, "--latency", str(latency), "--api-key", KEY]  # fmt: skip
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    _emulator_cores(proc.pid)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()  # "flowgraph emulator listening on http://127.0.0.1:N"
@@ -157,10 +181,10 @@ async def timed(run: Callable[[], Awaitable[None]]) -> tuple[float, float]:
 SIDES = ("raw", "memory", "durable")
 
 
-async def measure(latency: float, reps: int, root: Path) -> dict[str, tuple[float, float]]:
-    """Best (max) req/s and best (min) loop CPU µs/req of each side; the order of the sides
+async def measure(latency: float, reps: int, root: Path) -> dict[str, list[tuple[float, float]]]:
+    """Each repetition's req/s and client CPU µs/req, per side; the order of the sides
     rotates from one repetition to the next."""
-    best = dict.fromkeys(SIDES, (0.0, float("inf")))
+    seen: dict[str, list[tuple[float, float]]] = {side: [] for side in SIDES}
     with emulator_process(latency) as url:
         for rep in range(reps):
             run_dir = root / f"run-{latency}-{rep}"
@@ -170,22 +194,35 @@ async def measure(latency: float, reps: int, root: Path) -> dict[str, tuple[floa
                 "durable": partial(run_flowgraph, url, run_dir),
             }
             for side in SIDES[rep % 3 :] + SIDES[: rep % 3]:
-                rate, cpu = await timed(runs[side])
-                best[side] = (max(best[side][0], rate), min(best[side][1], cpu))
+                seen[side].append(await timed(runs[side]))
             shutil.rmtree(run_dir, ignore_errors=True)
-    return best
+    return seen
+
+
+def median(values: list[tuple[float, float]], i: int) -> float:
+    return statistics.median(v[i] for v in values)
+
+
+def spread(values: list[float], digits: int = 0) -> str:
+    return f"{min(values):.{digits}f}-{max(values):.{digits}f}"
+
+
+def paired(side: list[tuple[float, float]], raw: list[tuple[float, float]]) -> list[float]:
+    """Each repetition's flowgraph/raw req/s ratio: the two ran back to back, so a slow spell
+    of the machine slows both and cancels out of the ratio."""
+    return [s[0] / r[0] for s, r in zip(side, raw, strict=True)]
 
 
 def print_table(rows: list[list[str]]) -> None:
-    head = ["latency", "flowgraph", "raw SDK req/s", "flowgraph req/s", "ratio", "target", ""]
-    head += ["client CPU µs/req raw / flowgraph (info)"]
+    head = ["latency", "flowgraph", "raw SDK req/s (range)", "flowgraph req/s (range)"]
+    head += ["ratio (range)", "target", "", "client CPU µs/req raw / flowgraph (info)"]
     cols = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     for r in [head, *rows]:
         print("  ".join(c.ljust(w) for c, w in zip(r, cols, strict=True)).rstrip())
 
 
-async def main(reps: int) -> None:
-    root = Path(tempfile.mkdtemp(prefix="flowgraph-throughput-", dir="/tmp"))
+async def main(reps: int, runs_in: Path) -> None:
+    root = Path(tempfile.mkdtemp(prefix="flowgraph-throughput-", dir=runs_in))
     rows: list[list[str]] = []
     try:
         # Untimed warm-up: lazy imports (SDK, runner, networkx) and first connections.
@@ -195,12 +232,16 @@ async def main(reps: int) -> None:
             await run_flowgraph(url, root / "warmup")
         for latency in LATENCIES:
             f = await measure(latency, reps, root)
-            label, (raw, raw_cpu) = f"{latency * 1000:.0f} ms", f["raw"]
+            label = f"{latency * 1000:.0f} ms"
+            raw, raw_cpu = median(f["raw"], 0), median(f["raw"], 1)
             for name, side in (("no run_dir", "memory"), ("durable run_dir", "durable")):
-                value, cpu = f[side]
-                ratio, target = value / raw, TARGETS[side]
+                value, cpu = median(f[side], 0), median(f[side], 1)
+                ratios = paired(f[side], f["raw"])
+                ratio, target = statistics.median(ratios), TARGETS[side]
                 ok = "PASS" if ratio >= target else "MISS"
-                cells = [f"{raw:.0f}", f"{value:.0f}", f"{ratio:.2f}", f">= {target:.2f}", ok]
+                cells = [f"{raw:.0f} ({spread([v[0] for v in f['raw']])})"]
+                cells += [f"{value:.0f} ({spread([v[0] for v in f[side]])})"]
+                cells += [f"{ratio:.2f} ({spread(ratios, 2)})", f">= {target:.2f}", ok]
                 rows.append(
                     [label, name, *cells, f"{raw_cpu:.0f} / {cpu:.0f} ({cpu / raw_cpu:.2f}x)"]
                 )
@@ -221,23 +262,31 @@ def pool_size() -> str:
 
 def header(reps: int) -> None:
     print(f"flowgraph throughput benchmark — Python {platform.python_version()} ({sys.platform}),")
-    print(f"anthropic {anthropic.__version__}; best of {reps} repetition(s).")
+    print(f"anthropic {anthropic.__version__}; median of {reps} repetition(s).")
     print(f"{NODES} parallel nodes x {TURNS} model turns = {NODES * TURNS} requests per run, all")
     print("streaming (SSE): AnthropicModel's default vs raw client.beta.messages.stream().")
     print(f"both sides: one SDK client each, max_retries=0, SDK connection pool ({pool_size()}).")
     print("the emulator runs in its own process (python -m flowgraph.testing.emulator), so it")
-    print("shares the 2 cores but not the GIL with the measured client; compare the ratio, not")
-    print("absolute req/s across runs or machines.")
+    print("does not share the GIL with the measured client; compare the ratio, not")
+    print(f"absolute req/s across runs or machines; {pin_client()}.")
     print("client CPU: time.process_time() of this process per request (the emulator is another")
-    print("process), min over repetitions: steadier than req/s when other processes load the box.")
-    print("durable run_dir: ledger, events.jsonl, per-node transcripts/<node>.jsonl under /tmp.\n")
+    print("process), median over repetitions.")
+    print("durable run_dir: ledger, events.jsonl, per-node transcripts/<node>.jsonl;", end=" ")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="one repetition instead of three")
-    parser.add_argument("--reps", type=int, default=3, help="repetitions (noisy machine: raise)")
+    parser.add_argument("--quick", action="store_true", help="one repetition instead of nine")
+    parser.add_argument("--reps", type=int, default=9, help="repetitions (noisy machine: raise)")
+    parser.add_argument(
+        "--runs-in",
+        type=Path,
+        default=Path.cwd(),
+        help="where the durable run directories go (default: the current directory, where "
+        "`flowgraph run` puts runs/; creating files in /tmp costs ~10x more on some machines)",
+    )
     args = parser.parse_args()
     reps = 1 if args.quick else args.reps
     header(reps)
-    asyncio.run(main(reps))
+    print(f"durable run directories under {args.runs_in.resolve()}.\n")
+    asyncio.run(main(reps, args.runs_in))
