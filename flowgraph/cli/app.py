@@ -30,6 +30,7 @@ from flowgraph import (
 )
 from flowgraph.cli.batch import RayAddress, batch_command, executor_for
 from flowgraph.cli.evaluate import eval_command
+from flowgraph.cli.flags import Endpoints
 from flowgraph.cli.signals import cancelled_by_signals
 from flowgraph.execute.options import EXECUTOR_SETTING
 
@@ -87,14 +88,6 @@ MaxItems = Annotated[
 ]
 Prices = Annotated[
     Path | None, typer.Option(help="A JSON or TOML price file (model id -> USD per MTok).")
-]
-Endpoints = Annotated[
-    Path | None,
-    typer.Option(
-        envvar="FLOWGRAPH_ENDPOINTS",
-        help="A TOML file of named endpoints: URL, the NAMES of the variables holding "
-        "credentials, advisor mode, prices (docs/endpoints.md).",
-    ),
 ]
 
 
