@@ -331,6 +331,25 @@ def test_eval_takes_an_endpoints_file_and_its_roles_reach_the_named_endpoint(
     assert row["cost_per_task"] == pytest.approx(sum(costs) / 2)
 
 
+def test_batch_takes_an_endpoints_file_for_each_of_its_runs(
+    cli: Callable[..., Any], xlab: tuple[Emulator, Emulator, Path, Path], tmp_path: Path
+) -> None:
+    home, gateway, graph, config = xlab
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text("{}\n{}\n")
+    runs = tmp_path / "runs"
+    done = cli("batch", str(graph), "--inputs", str(inputs), "--runs-dir", str(runs),
+               "--endpoints", str(config))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert [r.model for r in gateway.requests] == [OTHER_LAB, OTHER_LAB]  # each run's review
+    assert [r.model for r in home.requests] == [WRITER, WRITER]  # each run's notes
+    for run_dir in runs.iterdir():
+        doc = Ledger.read(run_dir)
+        assert [t["endpoint"] for t in doc.nodes["review"].served] == ["gateway"]
+        assert doc.nodes["review"].cost_usd  # at the file's price
+        assert doc.settings["endpoints"]["gateway"]["auth_token_env"] == "GATEWAY_TOKEN"
+
+
 @pytest.mark.parametrize("trusted", [False, True], ids=["bare-model", "endpoint-native"])
 def test_a_native_answer_without_a_consult_from_an_anthropic_style_endpoint_is_not_flagged(
     monkeypatch: pytest.MonkeyPatch,

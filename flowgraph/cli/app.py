@@ -30,7 +30,7 @@ from flowgraph import (
 )
 from flowgraph.cli.batch import RayAddress, batch_command, executor_for
 from flowgraph.cli.evaluate import eval_command
-from flowgraph.cli.flags import Endpoints
+from flowgraph.cli.flags import Endpoints, with_endpoints_file
 from flowgraph.cli.signals import cancelled_by_signals
 from flowgraph.execute.options import EXECUTOR_SETTING
 
@@ -94,19 +94,6 @@ Prices = Annotated[
 def _prices(prices: Path | None) -> Pricing | None:
     """The price file's table, if one was given (it wins over the graph's own prices)."""
     return Pricing.from_file(prices) if prices is not None else None
-
-
-def _with_endpoints(options: RunOptions, path: Path | None, graph: Graph) -> RunOptions:
-    """The options with the endpoints file's client (it wins over the graph's own) and its
-    prices laid over the price table in force."""
-    if path is None:
-        return options
-    from flowgraph.models.endpoint_file import EndpointFile
-
-    given = dataclasses.replace(
-        options, endpoints=EndpointFile.from_file(path), pricing=options.pricing or graph.pricing
-    )
-    return given.with_endpoints()
 
 
 def _recorded_ray(settings: dict[str, Any]) -> str | None:
@@ -226,7 +213,7 @@ def run(
                              max_cost_usd=max_cost_usd, pricing=_prices(prices),
                              max_items=max_items, workspace=workspace,
                              executor=executor)  # fmt: skip
-        _execute(graph, values_or_none, _with_endpoints(options, endpoints, graph))
+        _execute(graph, values_or_none, with_endpoints_file(options, endpoints, graph))
 
 
 @app.command()
@@ -263,7 +250,7 @@ def resume(
         options = RunOptions(run_dir=run_dir, max_cost_usd=max_cost_usd,
                              pricing=_prices(prices), max_items=max_items, workspace=workspace,
                              executor=executor)  # fmt: skip
-        _execute(graph, None, _with_endpoints(options, endpoints, graph))
+        _execute(graph, None, with_endpoints_file(options, endpoints, graph))
 
 
 @app.command()

@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from flowgraph.cli.flags import Endpoints, with_endpoints_file
 from flowgraph.cli.signals import cancelled_by_signals
 from flowgraph.distributed.batch import BatchRun, read_inputs, run_batch
 from flowgraph.errors import ConfigError
@@ -76,6 +77,7 @@ def batch_command(
         float | None, typer.Option(min=0.0, help="Each run's budget in USD.")
     ] = None,
     prices: Annotated[Path | None, typer.Option(help="A JSON or TOML price file.")] = None,
+    endpoints: Endpoints = None,
 ) -> None:
     """Run a graph once per input line (each run in RUNS_DIR/<line>-<hash>); run it again to
     resume what did not finish. Prints passed / failed / cost."""
@@ -93,6 +95,7 @@ def batch_command(
     with executor_for(ray) as executor:
         options = RunOptions(max_cost_usd=max_cost_usd, executor=executor,
                              pricing=Pricing.from_file(prices) if prices else None)  # fmt: skip
+        options = with_endpoints_file(options, endpoints, graph)  # one client for every run
         work = run_batch(graph, lines, runs_dir, max_runs=max_runs, options=options,
                          on_done=heard)  # fmt: skip
         try:
