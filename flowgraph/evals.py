@@ -24,9 +24,11 @@ from typing import Any
 from flowgraph.declare.advisor import Advisor
 from flowgraph.errors import ConfigError
 from flowgraph.execute.executor import NodeExecutor
+from flowgraph.execute.options import RunOptions
 from flowgraph.execute.result import RunResult
 from flowgraph.graph import Graph
 from flowgraph.ledger.store import Ledger
+from flowgraph.models.endpoint_file import EndpointFile
 from flowgraph.models.seam import Model
 
 __all__ = ["DEFAULT_CONFIGS", "Config", "ConfigReport", "Suite", "Task", "run_suite"]
@@ -136,17 +138,21 @@ async def run_suite(
     concurrency: int = 4,
     on_done: Callable[[TaskResult, bool], None] | None = None,
     executor: NodeExecutor | None = None,
+    endpoints: EndpointFile | None = None,
 ) -> list[TaskResult]:
     """Run every task under every configuration, ``concurrency`` at a time; tasks finished by an
     earlier eval in ``out`` are read back (``on_done(result, reused)`` hears of each). With an
-    ``executor`` (``flowgraph.distributed.RayExecutor``) the runs' nodes go to its cluster."""
+    ``executor`` (``flowgraph.distributed.RayExecutor``) the runs' nodes go to its cluster.
+    With ``endpoints`` (an endpoints file) every run talks to them instead of the suite's
+    ``client``, priced at their prices."""
     if concurrency < 1:
         raise ConfigError(f"--concurrency must be at least 1, got {concurrency}")
     names = [c.name for c in suite.configs]
     if len(set(map(_slug, names))) != len(names):
         raise ConfigError(f"suite {suite.name!r}: configuration names must differ: {names}")
     gate = asyncio.Semaphore(concurrency)
-    client = suite.client() if suite.client is not None else None
+    client = (endpoints.client() if endpoints is not None  # one client for all the runs
+              else suite.client() if suite.client is not None else None)  # fmt: skip
     graphs = {c.name: suite.graph(c) for c in suite.configs}
 
     async def one(config: Config, task: Task) -> TaskResult:
@@ -158,8 +164,9 @@ async def run_suite(
                 on_done(result, True)
             return result
         async with gate:
-            result = await _run_task(graphs[config.name], config, task, run_dir, client,
-                                     executor)  # fmt: skip
+            result = await _run_task(graphs[config.name], config, task, run_dir,
+                                     RunOptions(client=client, executor=executor,
+                                                endpoints=endpoints))  # fmt: skip
         done.write_text(json.dumps(asdict(result), indent=2))
         if on_done is not None:
             on_done(result, False)
@@ -180,16 +187,14 @@ async def _run_task(
     config: Config,
     task: Task,
     run_dir: Path,
-    client: Model | None,
-    cluster: NodeExecutor | None = None,
+    options: RunOptions,
 ) -> TaskResult:
     started = time.monotonic()
     previous = _elapsed(run_dir)
     error = ""
     try:
         fresh = not Ledger.exists(run_dir)
-        result = await graph.run(task.input if fresh else None, run_dir=run_dir, client=client,
-                                 executor=cluster)  # fmt: skip
+        result = await graph.run(task.input if fresh else None, options, run_dir=run_dir)
         passed = result.ok and (task.check is None or bool(task.check(result)))
         status = result.status
     except Exception as exc:  # a failing task is a result, not the end of the eval

@@ -124,7 +124,9 @@ def test_second_node_killed_mid_run_the_run_finishes_without_rerunning_passed_it
     assert set(moved) == {"head_node"}  # what ran on the dead node finished on the head
 
 
-def test_coordinator_killed_then_resumed_on_the_cluster(report: dict[str, Any]) -> None:
+def test_coordinator_killed_then_a_plain_resume_finishes_it_on_the_cluster(
+    report: dict[str, Any],
+) -> None:
     seen = scenario(report, "coordinator")
     assert seen["killed_rc"] == -9
     assert seen["resume_rc"] == 0, seen["resume_err"]
@@ -132,11 +134,15 @@ def test_coordinator_killed_then_resumed_on_the_cluster(report: dict[str, Any]) 
     before, after, turns = seen["requests_before"], seen["requests_after"], seen["turns"]
     assert set(seen["statuses"].values()) == {"passed"}
     assert seen["at_kill"], "the run ended before the driver could kill its coordinator"
-    for record in seen["at_kill"]["passed"]:  # never asked again
-        item = f"item {record[len('notes[') : -1]}"
+    passed = {f"item {record[len('notes[') : -1]}" for record in seen["at_kill"]["passed"]}
+    for item in passed:  # never asked again
         assert after[item] == before[item] == turns[item] == 3
     for item, asked in after.items():  # journaled turns were not asked again
         assert asked <= turns[item] + 1
+    # `flowgraph resume DIR`, no --ray: the run recorded its cluster and went back there.
+    assert seen["settings"]["ray"] == "127.0.0.1:6391"
+    resumed = {item: where for item, where in seen["placed_after"].items() if item not in passed}
+    assert resumed and set(resumed.values()) <= {"head_node", "second_node"}, resumed
 
 
 def test_batch_on_the_cluster_stopped_and_run_again_runs_each_input_once(

@@ -287,6 +287,69 @@ def test_endpoints_as_data_from_code(
     assert record.nodes["r"].cost_usd  # priced at the file's price
 
 
+EVAL_SUITE = f"""
+from flowgraph import Graph, Role
+from flowgraph.evals import Config, Suite, Task
+
+def graph(config):
+    g = Graph("xeval")
+    g.node("review", Role("reviewer", "Review.", model=config.model, endpoint="gateway"), "go")
+    return g
+
+suite = Suite("xeval", graph=graph, tasks=[Task("one"), Task("two")],
+              configs=[Config("gateway solo", "{OTHER_LAB}")])
+"""
+
+
+def test_eval_takes_an_endpoints_file_and_its_roles_reach_the_named_endpoint(
+    cli: Callable[..., Any], xlab: tuple[Emulator, Emulator, Path, Path], tmp_path: Path
+) -> None:
+    home, gateway, _, config = xlab
+    suite = tmp_path / "xeval.py"
+    suite.write_text(EVAL_SUITE)
+    bad = cli("eval", str(suite), "--out", str(tmp_path / "no"), "--endpoints",
+              str(tmp_path / "missing.toml"))  # fmt: skip
+    assert bad.returncode == 2 and bad.stderr.startswith("error: cannot read endpoints file")
+    assert not (tmp_path / "no").exists()
+    out = tmp_path / "out"
+    done = cli("eval", str(suite), "--out", str(out), "--json", "--endpoints", str(config))
+    assert done.returncode == 0, done.stderr
+    assert [r.model for r in gateway.requests] == [OTHER_LAB, OTHER_LAB]  # one per task
+    assert home.requests == []
+    [row] = json.loads(done.stdout)["configs"]
+    assert row["completion_rate"] == 1.0
+    priced = Pricing({f"gateway:{OTHER_LAB}": {"input": 1.25, "output": 10.0}})
+    costs = []
+    for task in ("one", "two"):
+        run = Ledger.read(out / "gateway-solo" / task)
+        review = run.nodes["review"]
+        assert [t["endpoint"] for t in review.served] == ["gateway"]
+        expected = priced.price(Usage.from_dict(review.usage), f"gateway:{OTHER_LAB}").usd
+        assert review.cost_usd == pytest.approx(expected) and expected > 0  # the file's price
+        assert run.settings["endpoints"]["gateway"]["auth_token_env"] == "GATEWAY_TOKEN"
+        costs.append(expected)
+    assert row["cost_per_task"] == pytest.approx(sum(costs) / 2)
+
+
+def test_batch_takes_an_endpoints_file_for_each_of_its_runs(
+    cli: Callable[..., Any], xlab: tuple[Emulator, Emulator, Path, Path], tmp_path: Path
+) -> None:
+    home, gateway, graph, config = xlab
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text("{}\n{}\n")
+    runs = tmp_path / "runs"
+    done = cli("batch", str(graph), "--inputs", str(inputs), "--runs-dir", str(runs),
+               "--endpoints", str(config))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert [r.model for r in gateway.requests] == [OTHER_LAB, OTHER_LAB]  # each run's review
+    assert [r.model for r in home.requests] == [WRITER, WRITER]  # each run's notes
+    for run_dir in runs.iterdir():
+        doc = Ledger.read(run_dir)
+        assert [t["endpoint"] for t in doc.nodes["review"].served] == ["gateway"]
+        assert doc.nodes["review"].cost_usd  # at the file's price
+        assert doc.settings["endpoints"]["gateway"]["auth_token_env"] == "GATEWAY_TOKEN"
+
+
 @pytest.mark.parametrize("trusted", [False, True], ids=["bare-model", "endpoint-native"])
 def test_a_native_answer_without_a_consult_from_an_anthropic_style_endpoint_is_not_flagged(
     monkeypatch: pytest.MonkeyPatch,

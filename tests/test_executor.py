@@ -1,13 +1,16 @@
-"""What may run away from the coordinator, and `--ray` mistakes as one error line (these need
-no cluster; tests/test_distributed.py runs the real one)."""
+"""What may run away from the coordinator, `--ray` mistakes as one error line, and where a run
+ran recorded for its resume (these need no cluster; tests/test_distributed.py runs the real
+one)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from flowgraph import Advisor, Graph, Role, tool
+from flowgraph import Advisor, Graph, Ledger, Role, RunOptions, tool
+from flowgraph.cli.launch import load_graph
 from flowgraph.execute.executor import runs_anywhere
 from flowgraph.tools import READ_ONLY
 
@@ -63,3 +66,95 @@ def test_ray_address_mistakes_are_one_error_line(
     assert done.stderr.startswith("error: ") and said in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert not run_dir.exists()
+
+
+# -- where a run ran is recorded, and a resume goes back there ----------------------------------
+
+ONCE = """
+from pathlib import Path
+from flowgraph import Graph
+
+async def work(ctx):
+    if not Path(__file__).with_name("ok").exists():
+        raise RuntimeError("not yet")
+    return 42
+
+graph = Graph("once")
+graph.node("work", work)
+"""
+
+
+class Elsewhere:
+    """A NodeExecutor that says its nodes ran at ``address`` and runs steps in this process:
+    a run recorded as if its cluster were there, made without one (tests/test_distributed.py
+    records and resumes on a real cluster)."""
+
+    address = "127.0.0.1:1"  # where nothing listens: the recorded cluster is gone
+    shared_workspace = False
+
+    async def start(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    async def run_step(self, node: Any, ctx: Any, placed: Any) -> Any:
+        placed("elsewhere")
+        return await node.func(ctx)
+
+    async def run_role(self, *args: Any) -> Any:
+        raise AssertionError("the graph has no role nodes")
+
+
+def test_a_new_run_records_its_executor_address() -> None:
+    from flowgraph.distributed import RayExecutor
+
+    assert RunOptions(executor=RayExecutor("10.1.2.3:6379")).settings() == {"ray": "10.1.2.3:6379"}
+    assert RunOptions(executor=RayExecutor("auto")).settings() == {"ray": "auto"}
+    assert "ray" not in RunOptions(max_items=2).settings()
+
+
+@pytest.fixture
+def ran_elsewhere(tmp_path: Path) -> tuple[Path, Path]:
+    """A graph file and a failed run of it whose ledger says it ran at 127.0.0.1:1."""
+    graph_file = tmp_path / "once.py"
+    graph_file.write_text(ONCE)
+    run_dir = tmp_path / "run"
+    result = load_graph(str(graph_file)).run_sync(run_dir=run_dir, executor=Elsewhere())
+    assert result.status == "failed"
+    assert Ledger.read(run_dir).settings == {"ray": "127.0.0.1:1"}
+    return graph_file, run_dir
+
+
+@pytest.mark.parametrize("command", ["resume", "run"])
+def test_resume_goes_back_to_the_recorded_cluster_and_says_so_when_it_is_gone(
+    cli, ran_elsewhere: tuple[Path, Path], command: str
+) -> None:
+    pytest.importorskip("ray", reason="without ray the line says to install it")
+    graph_file, run_dir = ran_elsewhere
+    (graph_file.parent / "ok").touch()  # a local resume would pass: it must not run here
+    before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    again = {"resume": ["resume", str(run_dir)],
+             "run": ["run", str(graph_file), "--run-dir", str(run_dir)]}  # fmt: skip
+    done = cli(*again[command])
+    assert done.returncode == 2, done.stdout
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith(f"error: {run_dir} was started with --ray 127.0.0.1:1 and resumes "
+                           "there, but cannot reach the Ray cluster at 127.0.0.1:1")  # fmt: skip
+    assert f"`flowgraph resume {run_dir} --ray ADDRESS`" in line and "`--ray local`" in line
+    assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
+
+
+def test_ray_local_resumes_a_cluster_run_on_this_machine(
+    cli, ran_elsewhere: tuple[Path, Path]
+) -> None:
+    graph_file, run_dir = ran_elsewhere
+    status = cli("status", str(run_dir))
+    assert "settings: ray=127.0.0.1:1 (a resume keeps them)" in status.stdout
+    (graph_file.parent / "ok").touch()
+    done = cli("resume", str(run_dir), "--ray", "local")
+    assert done.returncode == 0, done.stderr
+    doc = Ledger.read(run_dir)
+    assert doc.status == "passed" and doc.nodes["work"].output == 42
+    assert doc.nodes["work"].placed is None  # ran in this process, not "elsewhere"
+    assert doc.settings == {"ray": "127.0.0.1:1"}  # the next plain resume still goes there

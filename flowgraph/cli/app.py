@@ -30,7 +30,9 @@ from flowgraph import (
 )
 from flowgraph.cli.batch import RayAddress, batch_command, executor_for
 from flowgraph.cli.evaluate import eval_command
+from flowgraph.cli.flags import Endpoints, with_endpoints_file
 from flowgraph.cli.signals import cancelled_by_signals
+from flowgraph.execute.options import EXECUTOR_SETTING
 
 __all__ = ["DISTRIBUTION", "app", "invoke", "main"]
 
@@ -87,14 +89,6 @@ MaxItems = Annotated[
 Prices = Annotated[
     Path | None, typer.Option(help="A JSON or TOML price file (model id -> USD per MTok).")
 ]
-Endpoints = Annotated[
-    Path | None,
-    typer.Option(
-        envvar="FLOWGRAPH_ENDPOINTS",
-        help="A TOML file of named endpoints: URL, the NAMES of the variables holding "
-        "credentials, advisor mode, prices (docs/endpoints.md).",
-    ),
-]
 
 
 def _prices(prices: Path | None) -> Pricing | None:
@@ -102,17 +96,10 @@ def _prices(prices: Path | None) -> Pricing | None:
     return Pricing.from_file(prices) if prices is not None else None
 
 
-def _with_endpoints(options: RunOptions, path: Path | None, graph: Graph) -> RunOptions:
-    """The options with the endpoints file's client (it wins over the graph's own) and its
-    prices laid over the price table in force."""
-    if path is None:
-        return options
-    from flowgraph.models.endpoint_file import EndpointFile
-
-    given = dataclasses.replace(
-        options, endpoints=EndpointFile.from_file(path), pricing=options.pricing or graph.pricing
-    )
-    return given.with_endpoints()
+def _recorded_ray(settings: dict[str, Any]) -> str | None:
+    """The Ray address a run recorded when it started (``None``: it ran in its process)."""
+    address = settings.get(EXECUTOR_SETTING)
+    return address if isinstance(address, str) else None
 
 
 def _parse_inputs(pairs: list[str]) -> dict[str, Any]:
@@ -218,13 +205,15 @@ def run(
     graph = load_graph(target)
     graph.validate()
     directory, run_id = _new_run(graph, run_dir)
-    values_or_none = values if values or not Ledger.exists(directory) else None
-    with executor_for(ray) as executor:  # a cluster the command started stops with it
+    resuming = Ledger.exists(directory)
+    values_or_none = values if values or not resuming else None
+    recorded = _recorded_ray(Ledger.read(directory).settings) if resuming else None
+    with executor_for(ray, directory, recorded) as executor:  # started here, stopped here
         options = RunOptions(run_dir=directory, run_id=run_id, max_concurrency=max_concurrency,
                              max_cost_usd=max_cost_usd, pricing=_prices(prices),
                              max_items=max_items, workspace=workspace,
                              executor=executor)  # fmt: skip
-        _execute(graph, values_or_none, _with_endpoints(options, endpoints, graph))
+        _execute(graph, values_or_none, with_endpoints_file(options, endpoints, graph))
 
 
 @app.command()
@@ -256,11 +245,12 @@ def resume(
         graph = load_graph(doc.source["target"], doc.source.get("kwargs"))
     else:
         graph = load_graph(graph_target)
-    with executor_for(ray) as executor:  # a cluster the command started stops with it
+    recorded = _recorded_ray(doc.settings)  # where it ran, unless --ray says otherwise
+    with executor_for(ray, run_dir, recorded) as executor:  # started here, stopped here
         options = RunOptions(run_dir=run_dir, max_cost_usd=max_cost_usd,
                              pricing=_prices(prices), max_items=max_items, workspace=workspace,
                              executor=executor)  # fmt: skip
-        _execute(graph, None, _with_endpoints(options, endpoints, graph))
+        _execute(graph, None, with_endpoints_file(options, endpoints, graph))
 
 
 @app.command()

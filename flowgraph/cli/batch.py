@@ -15,36 +15,54 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from flowgraph.cli.flags import Endpoints, with_endpoints_file
 from flowgraph.cli.signals import cancelled_by_signals
 from flowgraph.distributed.batch import BatchRun, read_inputs, run_batch
+from flowgraph.errors import ConfigError
 from flowgraph.execute.executor import NodeExecutor
 from flowgraph.execute.options import RunOptions
 from flowgraph.money.pricing import Pricing
 
-__all__ = ["RayAddress", "batch_command", "executor_for"]
+__all__ = ["LOCAL", "RayAddress", "batch_command", "executor_for"]
+
+LOCAL = "local"  # --ray local: nodes run in this process, whatever the run recorded
 
 RayAddress = Annotated[
     str | None,
     typer.Option(
         "--ray",
         metavar="ADDRESS",
-        help="Run nodes on the Ray cluster at ADDRESS (host:port); `auto` starts a local one.",
+        help="Run nodes on the Ray cluster at ADDRESS (host:port); `auto` starts a local one, "
+        "`local` runs them in this process. A run records it: a resume goes back there "
+        "unless given another.",
     ),
 ]
 
 
 @contextmanager
-def executor_for(address: str | None) -> Iterator[NodeExecutor | None]:
-    """The Ray executor for ``--ray ADDRESS`` (``None`` without it), let go of when the
+def executor_for(
+    given: str | None, run_dir: Path | None = None, recorded: str | None = None
+) -> Iterator[NodeExecutor | None]:
+    """The Ray executor for ``--ray ADDRESS``, or, without one, for the address the run in
+    ``run_dir`` recorded (``recorded``); ``None`` for neither or ``local``. Let go of when the
     command is done (a cluster it started for ``auto`` stops with it)."""
-    if address is None:
+    address = given if given is not None else recorded
+    if address is None or address == LOCAL:
         yield None
         return
-    from flowgraph.distributed.ray_executor import RayExecutor
+    from flowgraph.distributed.ray_executor import RayExecutor, RayUnavailable
 
     executor = RayExecutor(address)
     try:
         yield executor
+    except RayUnavailable as exc:
+        if given is not None or run_dir is None:
+            raise
+        raise ConfigError(
+            f"{run_dir} was started with --ray {address} and resumes there, but {exc.reason}; "
+            f"resume it elsewhere: `flowgraph resume {run_dir} --ray ADDRESS` (another "
+            f"cluster) or `--ray {LOCAL}` (this machine)"
+        ) from None
     finally:
         executor.close()
 
@@ -59,6 +77,7 @@ def batch_command(
         float | None, typer.Option(min=0.0, help="Each run's budget in USD.")
     ] = None,
     prices: Annotated[Path | None, typer.Option(help="A JSON or TOML price file.")] = None,
+    endpoints: Endpoints = None,
 ) -> None:
     """Run a graph once per input line (each run in RUNS_DIR/<line>-<hash>); run it again to
     resume what did not finish. Prints passed / failed / cost."""
@@ -76,6 +95,7 @@ def batch_command(
     with executor_for(ray) as executor:
         options = RunOptions(max_cost_usd=max_cost_usd, executor=executor,
                              pricing=Pricing.from_file(prices) if prices else None)  # fmt: skip
+        options = with_endpoints_file(options, endpoints, graph)  # one client for every run
         work = run_batch(graph, lines, runs_dir, max_runs=max_runs, options=options,
                          on_done=heard)  # fmt: skip
         try:

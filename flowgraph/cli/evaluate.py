@@ -15,11 +15,13 @@ from rich.console import Console
 from rich.table import Table
 
 from flowgraph.cli.batch import RayAddress, executor_for
+from flowgraph.cli.flags import Endpoints
 from flowgraph.cli.launch import _exec_file as exec_file
 from flowgraph.cli.signals import cancelled_by_signals
 from flowgraph.errors import ConfigError
 from flowgraph.evals import ConfigReport, Suite, TaskResult, failure_rule, report, run_suite
 from flowgraph.execute.executor import NodeExecutor
+from flowgraph.models.endpoint_file import EndpointFile
 
 __all__ = ["eval_command", "write_chart"]
 
@@ -43,13 +45,14 @@ def eval_command(
     chart: Annotated[Path | None, typer.Option(help="Chart file (.png; default in --out).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     ray: RayAddress = None,
+    endpoints: Endpoints = None,
 ) -> None:
     """Compare configurations (executor solo, executor + advisor, strong solo) on a task suite:
     completion rate, cost per task, latency p50/p95, turns and consults. Resumes: finished
     tasks are kept."""
     suite = load_suite(suite_file)
+    declared = EndpointFile.from_file(endpoints) if endpoints is not None else None
     directory = out or Path("evals") / suite.name
-    directory.mkdir(parents=True, exist_ok=True)
     console = Console(highlight=False, stderr=as_json, width=None if sys.stdout.isatty() else 160)
     if suite.label:
         console.print(suite.label)
@@ -60,11 +63,13 @@ def eval_command(
 
     with executor_for(ray) as executor:
         try:
-            results = asyncio.run(_drive(suite, directory, concurrency, heard, executor))
+            results = asyncio.run(_drive(suite, directory, concurrency, heard, executor,
+                                         declared))  # fmt: skip
         except (asyncio.CancelledError, KeyboardInterrupt):
             console.print(f"stopped; finished tasks are kept. Resume: flowgraph eval {suite_file}"
                           + (f" --out {out}" if out else ""))  # fmt: skip
             raise typer.Exit(130) from None
+    directory.mkdir(parents=True, exist_ok=True)  # not before: a mistake found first leaves none
     rows = report(suite, results)
     rule = failure_rule(suite, rows)
     picture = write_chart(rows, chart or directory / "eval.png", suite.name)
@@ -81,11 +86,17 @@ def eval_command(
 
 
 async def _drive(
-    suite: Suite, out: Path, concurrency: int, heard: Any, executor: NodeExecutor | None
+    suite: Suite,
+    out: Path,
+    concurrency: int,
+    heard: Any,
+    executor: NodeExecutor | None,
+    endpoints: EndpointFile | None,
 ) -> list[TaskResult]:
     if executor is not None:  # an unreachable cluster is one error line, not a failed task each
         await executor.start()
-    work = run_suite(suite, out, concurrency=concurrency, on_done=heard, executor=executor)
+    work = run_suite(suite, out, concurrency=concurrency, on_done=heard, executor=executor,
+                     endpoints=endpoints)  # fmt: skip
     return await cancelled_by_signals(work)
 
 

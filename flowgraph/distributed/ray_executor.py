@@ -40,10 +40,25 @@ from flowgraph.errors import ConfigError, NodeError
 from flowgraph.events import Event
 from flowgraph.execute.executor import Placed
 
-__all__ = ["RayExecutor"]
+__all__ = ["RayExecutor", "RayUnavailable"]
 
 CONNECT_TIMEOUT_S = 5.0
 ROLE_LOOPS_PER_ACTOR = 1000  # loops wait on models: one actor holds many at once
+
+
+class RayUnavailable(ConfigError):
+    """The cluster cannot be used from here: nothing answers at its address, Ray refused the
+    connection, or the ray package is missing.
+
+    Attributes:
+        address: the address that was given (``host:port``, ``ray://...``, ``auto``).
+        reason: what went wrong, in a few words (the message adds what to do).
+    """
+
+    def __init__(self, address: str, reason: str, fix: str = "") -> None:
+        super().__init__(f"{reason}; {fix}" if fix else reason)
+        self.address = address
+        self.reason = reason
 
 
 class RayExecutor:
@@ -51,7 +66,8 @@ class RayExecutor:
 
     Args:
         address: the cluster (``host:port`` of its head, or ``ray://...``); ``"auto"`` starts
-            a local cluster for this process (stopped by ``close``).
+            a local cluster for this process (stopped by ``close``). A new run records it in
+            its ledger settings (``ray``): ``flowgraph resume DIR`` goes back there.
         resources: Ray resources to ask for a node's work, by node name (a map's items use
             the map's name): ``{"build": {"CPU": 2}, "triage": {"gpu_box": 1}}``. A step asks
             one CPU unless told; a role loop asks none (it waits on models).
@@ -105,8 +121,9 @@ class RayExecutor:
         try:
             import ray
         except ImportError:
-            raise ConfigError(
-                "running on Ray needs the ray package: pip install 'flowgraph-llm[ray]'"
+            install = "pip install 'flowgraph-llm[ray]'"
+            raise RayUnavailable(
+                self.address, f"running on Ray needs the ray package: {install}"
             ) from None
         _by_value(ray)
         if not ray.is_initialized():  # one connection a process: other executors share it
@@ -138,9 +155,10 @@ class RayExecutor:
             else:
                 ray.init(address=self.address, **quiet)
         except (ConnectionError, RuntimeError) as exc:
-            raise ConfigError(
-                f"cannot connect to the Ray cluster at {self.address} ({_first_line(exc)}); "
-                "check the address (`ray start --head` prints it) or use --ray auto"
+            raise RayUnavailable(
+                self.address,
+                f"cannot connect to the Ray cluster at {self.address} ({_first_line(exc)})",
+                "check the address (`ray start --head` prints it) or use --ray auto",
             ) from None
         finally:
             _restore(handlers)  # Ray's own SIGTERM handler would kill us before the ledger knew
@@ -427,9 +445,10 @@ def _reachable(address: str) -> None:
         with socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S):
             pass
     except OSError as exc:
-        raise ConfigError(
-            f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}); start it "
-            "(`ray start --head`) or check the address, or use --ray auto for a local one"
+        raise RayUnavailable(
+            address,
+            f"cannot reach the Ray cluster at {address} ({exc.strerror or exc})",
+            "start it (`ray start --head`) or check the address, or use --ray auto for a local one",
         ) from None
 
 

@@ -29,6 +29,13 @@ class NodeExecutor(Protocol):
     """Runs function steps and role nodes' tool loops somewhere else than this process."""
 
     @property
+    def address(self) -> str | None:
+        """Where it runs, as ``flowgraph run --ray`` takes it (``host:port``, ``auto``): a new
+        run records it in its ledger settings (as ``ray``), so ``flowgraph resume`` runs there
+        again; ``None``: nothing a resume could find again."""
+        ...
+
+    @property
     def shared_workspace(self) -> bool:
         """Whether every worker sees the run's workspace (shared storage); if not, roles with
         the built-in coding tools run on the coordinator, where the workspace is."""

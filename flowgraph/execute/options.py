@@ -21,12 +21,21 @@ from flowgraph.models.seam import Model
 from flowgraph.money.advisor_budget import AdvisorBudget
 from flowgraph.money.pricing import DEFAULT_PRICING, Pricing
 
-__all__ = ["DEFAULT_RETRY_BACKOFF", "RECORDED_SETTINGS", "RunArgs", "RunOptions"]
+__all__ = [
+    "DEFAULT_RETRY_BACKOFF",
+    "EXECUTOR_SETTING",
+    "RECORDED_SETTINGS",
+    "RunArgs",
+    "RunOptions",
+]
 
 DEFAULT_RETRY_BACKOFF = 0.5
 # The plain settings a new run records in its ledger (``LedgerDoc.settings``), so a resume
 # applies them unless it is given its own; prices and limits are recorded beside them.
 RECORDED_SETTINGS = ("max_concurrency", "max_cost_usd", "max_items", "retry_backoff")
+# Where the nodes ran (the executor's ``address``), named after the flag that gives it back:
+# the executor is code, so a resume from Python passes its own; ``flowgraph resume`` makes one.
+EXECUTOR_SETTING = "ray"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -57,6 +66,8 @@ class RunOptions:
             secret) so a resume talks to the same endpoints.
         executor: where function steps and role nodes run (``flowgraph.distributed.RayExecutor``
             for a Ray cluster); ``None``: in this process. The ledger is written here either way.
+            A new run records the executor's address (as ``ray``), so ``flowgraph resume`` runs
+            there again; a resume from Python runs where its own ``executor`` says.
     """
 
     run_dir: Path | None = None
@@ -104,7 +115,8 @@ class RunOptions:
 
     def settings(self) -> dict[str, Any]:
         """The settings a new run records in its ledger: every recordable field that is set,
-        as JSON data (a ``Model`` client and ``on_event`` are code, and are not recorded)."""
+        as JSON data (a ``Model`` client and ``on_event`` are code, and are not recorded; of an
+        executor, its address)."""
         recorded: dict[str, Any] = {
             name: getattr(self, name)
             for name in RECORDED_SETTINGS
@@ -116,11 +128,14 @@ class RunOptions:
             recorded["limits"] = {model: asdict(limit) for model, limit in self.limits.items()}
         if self.endpoints is not None:
             recorded["endpoints"] = self.endpoints.to_record()
+        if self.executor is not None and self.executor.address is not None:
+            recorded[EXECUTOR_SETTING] = self.executor.address
         return recorded
 
     def with_settings(self, recorded: Mapping[str, Any] | None) -> RunOptions:
         """These options with the settings a ledger recorded filling every field left unset:
-        what a resume is given wins, what it is not given is what the run started with."""
+        what a resume is given wins, what it is not given is what the run started with (all
+        but the executor, which is code: ``flowgraph resume`` builds it from the record)."""
         if not recorded:
             return self
         values: dict[str, Any] = {n: recorded[n] for n in RECORDED_SETTINGS if n in recorded}

@@ -80,9 +80,10 @@ class Recorder:
     def started(self, name: str, attempt: int) -> None:
         self.state.executed.append(name)
         record = self.doc.nodes[name]
+        # placed: where this attempt runs, if an executor says (an earlier attempt's is gone)
         self.ledger.update_node(
             name, status=NodeStatus.RUNNING, attempts=record.attempts + 1,
-            started_at=now_iso(), finished_at=None, error=None,
+            started_at=now_iso(), finished_at=None, error=None, placed=None,
         )  # fmt: skip
         if self._listening:  # events cost a little per node; build them only for a listener
             self.emit(NodeStarted(name, attempt, self._models.get(name, "")))
@@ -172,7 +173,7 @@ class Recorder:
         self.ledger.update_node(
             record, status=NodeStatus.RUNNING, kind=kind, parent=parent, fingerprint=fingerprint,
             role=role, attempts=(previous.attempts if previous else 0) + 1,
-            started_at=now_iso(), finished_at=None, error=None,
+            started_at=now_iso(), finished_at=None, error=None, placed=None,
             **({"conversation": []} if changed else {}),
         )  # fmt: skip
         if self._listening:  # the progress view shows a pattern's parts as they go

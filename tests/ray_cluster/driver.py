@@ -202,8 +202,9 @@ def _item(record: str) -> str:
     return f"item {record[len('notes[') : -1]}"
 
 
-def coordinator_dies(out: Path) -> dict[str, Any]:
-    """SIGKILL of the coordinator (`flowgraph run --ray`) mid-run; `flowgraph resume --ray`."""
+def coordinator_dies(out: Path, executor: RayExecutor) -> dict[str, Any]:
+    """SIGKILL of the coordinator (`flowgraph run --ray`) mid-run; a plain `flowgraph resume`
+    goes back to the cluster the run recorded."""
     run_dir = out / "coordinator-dies"
     graph = f"{HERE / 'graphs.py'}:fanout"
     with Emulator({MODEL: reply_for(3)}, latency=0.1) as emu:
@@ -227,11 +228,15 @@ def coordinator_dies(out: Path) -> dict[str, Any]:
         first.wait()
         killed = first.returncode
         before = requests_per_item(emu)
-        resumed = subprocess.run([*FLOWGRAPH, "resume", str(run_dir), "--ray", ADDRESS],
-                                 env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+        resumed = subprocess.run([*FLOWGRAPH, "resume", str(run_dir)], env=env,
+                                 capture_output=True, text=True, timeout=300)  # fmt: skip
         after = requests_per_item(emu)
         final = items_of(run_dir)
+        names = nodes_by_resource(executor)
+        placed_after = {_item(n): names.get(r.placed or "", r.placed) for n, r in final.items()}
         return {
+            "settings": Ledger.read(run_dir).settings,
+            "placed_after": placed_after,
             "killed_rc": killed,
             "at_kill": at_kill,
             "resume_rc": resumed.returncode,
@@ -343,7 +348,7 @@ async def main(out: Path) -> None:
             ("budget", lambda: budget(out, executor)),
             ("resources", lambda: resources(out)),
             ("batch", lambda: batch_interrupted(out)),
-            ("coordinator", lambda: coordinator_dies(out)),
+            ("coordinator", lambda: coordinator_dies(out, executor)),
             ("node_dies", lambda: node_dies(out, executor, cluster)),  # last: one node after
         ]
         wanted = set(os.environ.get("SCENARIOS", "").split(",")) - {""}
