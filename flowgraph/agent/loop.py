@@ -162,9 +162,10 @@ class _Loop:
             response, meta = await self._ask()
             content = list(response.content)
             self.messages.append({"role": "assistant", "content": content})
-            self._note({"k": "a", "turn": turn, "content": content,
-                        "stop": response.stop_reason, "served": self.report.served[-1],
-                        "meta": meta})  # fmt: skip
+            if meta is not None:  # journaled: the turn, its answer and how it was served
+                self._note({"k": "a", "turn": turn, "content": content,
+                            "stop": response.stop_reason, "served": self.report.served[-1],
+                            "meta": meta})  # fmt: skip
             if response.stop_reason == "refusal":
                 raise NodeError(f"node {self.node.name!r}: the model refused the task")
             if response.tool_uses:
@@ -257,8 +258,9 @@ class _Loop:
         blocks += [{"type": "text", "text": f"New instruction from a person: {t}"} for t in texts]
         self.messages[-1] = {**last, "content": blocks}
 
-    async def _ask(self) -> tuple[Any, dict[str, Any]]:
-        """One model turn: the response, and the request's metadata for the record."""
+    async def _ask(self) -> tuple[Any, dict[str, Any] | None]:
+        """One model turn: the response, and the request's metadata for the turn journal
+        (``None`` when nothing is journaled: a run without a directory)."""
         extra_tools = self.advisor.tools() if self.advisor else []
         betas = self.advisor.betas() if self.advisor else ()
         request = _request(self.node, self.system, self.messages, self.tools, extra_tools, betas)
@@ -279,7 +281,8 @@ class _Loop:
                                self.advisor.tools(), ())  # fmt: skip
             served = await self.call(request, self.node.fallbacks)
         response = served.response
-        meta = _record_turn(self.report, self.turn, request, served)
+        _record_turn(self.report, self.turn, served)
+        meta = _turn_meta(self.turn, request, served) if self.report.note is not None else None
         if self.advisor:
             self.advisor.note_native(response, self.turn)
         usage = response.usage
@@ -420,14 +423,10 @@ def _with_breakpoint(message: dict[str, Any]) -> dict[str, Any]:
     return {**message, "content": blocks}
 
 
-def _record_turn(
-    report: NodeReport, turn: int, request: ModelRequest, served: Served
-) -> dict[str, Any]:
-    """Count the turn in ``report``; the request's metadata (kept in the turn's delta)."""
-    report.turns = turn
-    report.model = served.served_by
+def _turn_meta(turn: int, request: ModelRequest, served: Served) -> dict[str, Any]:
+    """A turn's request metadata, kept in its journal delta and transcript line."""
     response = served.response
-    meta = {
+    return {
         "turn": turn,
         "model": request.model,
         "max_tokens": request.max_tokens,
@@ -439,6 +438,12 @@ def _record_turn(
         "stop_reason": response.stop_reason,
         "usage": {**response.usage.to_dict(), "iterations": list(response.usage.iterations)},
     }
+
+
+def _record_turn(report: NodeReport, turn: int, served: Served) -> None:
+    """Count the turn in ``report`` and note which model and endpoint served it."""
+    report.turns = turn
+    report.model = served.served_by
     entry: dict[str, Any] = {"turn": turn, "model": served.served_by, "endpoint": served.endpoint}
     if served.substituted:
         entry["requested"] = served.requested
@@ -452,7 +457,6 @@ def _record_turn(
     if server_fallback:
         entry["server_fallbacks"] = server_fallback
     report.served.append(entry)
-    return meta
 
 
 async def _call_tool(
