@@ -13,6 +13,9 @@ Who does what:
   those of a local run; each journal delta comes back here as it happens and is journaled
   at once. If the actor's node dies, the loop is dispatched again (to a live actor) from the
   deltas journaled so far: recorded turns are not asked or paid for again.
+- Steering messages for a role node are read here (the inbox) and ride to its loop with the
+  dispatch and with each model call's answer; they count as delivered only when the loop's
+  ``s`` delta comes back, so a loop dispatched again after a lost worker is handed them again.
 - The mailbox actor (the answers to model calls) lives on the coordinator's own node.
 
 Ray is imported when the executor starts, never when flowgraph is imported.
