@@ -169,3 +169,36 @@ def test_eval_on_the_cluster_scores_as_it_does_locally(report: dict[str, Any]) -
     assert seen["local"]["rc"] == seen["ray"]["rc"] == 0, seen["ray"]["err"]
     assert seen["ray"]["rates"] == seen["local"]["rates"] and seen["ray"]["rates"]
     assert seen["placed_records"] > 0  # the solo configuration's nodes ran on the cluster
+
+
+def _delivered_from(seen: dict[str, Any]) -> int:
+    """The turn the one steering message was delivered at, checked against the ledger."""
+    steering = seen["steering"]
+    assert len(steering) == 1 and steering[0]["text"] == "Mention the colour blue."
+    turn = steering[0]["turn"]
+    assert isinstance(turn, int), steering  # marked delivered, at a turn
+    return turn
+
+
+def test_steering_reaches_a_role_node_running_on_a_worker(report: dict[str, Any]) -> None:
+    seen = scenario(report, "steer")
+    assert seen["sent"] and seen["status"] == "passed"
+    assert seen["placed"] == "second_node"  # the loop ran on the cluster's other node
+    turn = _delivered_from(seen)
+    assert turn >= 2  # sent while turn 1's call was in flight: never before it
+    assert sorted(t for t, _ in seen["asked"]) == [1, 2, 3, 4]  # nothing asked twice
+    # The model read the instruction from the turn it was delivered at on, once each time.
+    assert [n for _, n in sorted(seen["asked"])] == [int(t >= turn) for t in (1, 2, 3, 4)]
+
+
+def test_steering_handed_to_a_worker_that_dies_is_delivered_by_the_next_dispatch(
+    report: dict[str, Any],
+) -> None:
+    seen = scenario(report, "steer_lost")
+    assert seen["status"] == "passed"
+    assert seen["at_kill"] is not None, "the driver never killed the node with the loop"
+    assert [s["turn"] for s in seen["at_kill"]] == [None]  # handed over, not yet journaled
+    assert seen["placed_after"] == "head_node"  # dispatched again on the surviving node
+    assert _delivered_from(seen) == 3  # handed with turn 2's answer: delivered at turn 3
+    assert sorted(t for t, _ in seen["asked"]) == [1, 2, 3, 4]  # turn 2 was not asked again
+    assert [n for _, n in sorted(seen["asked"])] == [0, 0, 1, 1]

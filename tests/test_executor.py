@@ -4,6 +4,8 @@ one)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,7 @@ import pytest
 
 from flowgraph import Advisor, Graph, Ledger, Role, RunOptions, tool
 from flowgraph.cli.launch import load_graph
-from flowgraph.execute.executor import runs_anywhere
+from flowgraph.execute.executor import Steering, runs_anywhere
 from flowgraph.tools import READ_ONLY
 
 GRAPH = Path(__file__).parent / "ray_cluster" / "graphs.py"
@@ -158,3 +160,100 @@ def test_ray_local_resumes_a_cluster_run_on_this_machine(
     assert doc.status == "passed" and doc.nodes["work"].output == 42
     assert doc.nodes["work"].placed is None  # ran in this process, not "elsewhere"
     assert doc.settings == {"ray": "127.0.0.1:1"}  # the next plain resume still goes there
+
+
+# -- steering a role loop that runs elsewhere ---------------------------------------------------
+
+INSTRUCTION = "New instruction from a person: "
+
+
+class LoopElsewhere:
+    """A NodeExecutor that runs role loops in this process as a worker would: steered only
+    through the ``Steering`` it is given (taken at dispatch and before each turn), every
+    delta sent back through ``report.note`` and ``steering.noted``. ``lose``: its first
+    dispatch is lost just after it was handed the node's messages, before it journaled them
+    (tests/test_distributed.py loses a real worker)."""
+
+    address = None
+    shared_workspace = False
+
+    def __init__(self, *, lose: bool = False) -> None:
+        self.lose = lose
+        self.handed: list[str] = []
+
+    async def start(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    async def run_step(self, node: Any, ctx: Any, placed: Any) -> Any:
+        return await node.func(ctx)
+
+    async def run_role(
+        self, node: Any, ctx: Any, call: Any, report: Any, emit: Any, placed: Any,
+        steering: Steering | None = None,
+    ) -> Any:  # fmt: skip
+        from flowgraph.agent.loop import run_role
+
+        assert steering is not None
+        handed = steering.take(again=True)
+        self.handed += handed
+        if self.lose:
+            raise RuntimeError("the worker was lost")
+        note = report.note
+
+        def noted(delta: dict[str, Any]) -> None:
+            note(delta)
+            steering.noted(delta)
+
+        def steer(turn: int) -> list[str]:
+            taken = [*handed, *steering.take()]
+            handed.clear()
+            return taken
+
+        report.note = noted
+        return await run_role(node, ctx, call, report, emit, steering=steer)
+
+
+def test_steering_handed_to_a_lost_loop_stays_pending_and_a_resume_delivers_it(
+    tmp_path: Path,
+) -> None:
+    from flowgraph.testing import ScriptedModel
+    from flowgraph.testing.scripted import text, tool_call
+
+    def two_turns(request: Any) -> Any:
+        done = any(m["role"] == "assistant" for m in request.messages)
+        return text("final") if done else tool_call("lookup", what="x")
+
+    model = ScriptedModel({"writer": two_turns})
+    graph = Graph("steered", client=model)
+
+    async def prep(ctx: Any) -> str:
+        await asyncio.sleep(0.3)  # time to steer the writer before it starts
+        return "ready"
+
+    graph.node("prep", prep)
+    graph.node("writer", Role("writer", "w", tools=[lookup]), "Write {prep}", after=["prep"])
+    run_dir = tmp_path / "run"
+    lost = LoopElsewhere(lose=True)
+
+    async def first() -> Any:
+        run = graph.start(run_dir=run_dir, executor=lost)
+        while not Ledger.exists(run_dir):
+            await asyncio.sleep(0.01)
+        run.steer("writer", "use British spelling")
+        return await run
+
+    assert asyncio.run(first()).status == "failed"
+    assert lost.handed == ["use British spelling"]  # handed over, then the loop was lost
+    assert [s["turn"] for s in Ledger.read(run_dir).nodes["writer"].steering] == [None]
+    assert model.requests == []
+
+    again = LoopElsewhere()
+    result = graph.run_sync(run_dir=run_dir, executor=again)  # the resume
+    assert result.ok, result.errors
+    steering = Ledger.read(run_dir).nodes["writer"].steering
+    assert [(s["text"], s["turn"]) for s in steering] == [("use British spelling", 1)]
+    asked = [json.dumps(r.messages) for r in model.requests]
+    assert [a.count(INSTRUCTION + "use British spelling") for a in asked] == [1, 1]

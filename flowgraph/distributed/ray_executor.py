@@ -13,6 +13,9 @@ Who does what:
   those of a local run; each journal delta comes back here as it happens and is journaled
   at once. If the actor's node dies, the loop is dispatched again (to a live actor) from the
   deltas journaled so far: recorded turns are not asked or paid for again.
+- Steering messages for a role node are read here (the inbox) and ride to its loop with the
+  dispatch and with each model call's answer; they count as delivered only when the loop's
+  ``s`` delta comes back, so a loop dispatched again after a lost worker is handed them again.
 - The mailbox actor (the answers to model calls) lives on the coordinator's own node.
 
 Ray is imported when the executor starts, never when flowgraph is imported.
@@ -38,7 +41,7 @@ from flowgraph.declare.nodes import RoleNode, StepNode
 from flowgraph.distributed.ray_worker import REPORT_FIELDS, Mailbox, RoleWorker, run_step_task
 from flowgraph.errors import ConfigError, NodeError
 from flowgraph.events import Event
-from flowgraph.execute.executor import Placed
+from flowgraph.execute.executor import Placed, Steering
 
 __all__ = ["RayExecutor", "RayUnavailable"]
 
@@ -211,6 +214,7 @@ class RayExecutor:
         report: NodeReport,
         emit: Callable[[Event], None],
         placed: Placed,
+        steering: Steering | None = None,
     ) -> Any:
         """Run the role's loop in a worker actor; dispatch it again if its worker dies."""
         self._connected()
@@ -221,6 +225,8 @@ class RayExecutor:
             deltas.append(delta)
             if note is not None:
                 note(delta)
+            if steering is not None:  # a journaled `s` delta: its messages are delivered
+                steering.noted(delta)
 
         portable = _portable(ctx)
         pool = self._pool(ctx.node)
@@ -229,7 +235,8 @@ class RayExecutor:
             actor = pool.pick()
             try:
                 return await self._follow(actor, node, portable, list(deltas), call, report,
-                                          emit, placed, noted, unjournaled)  # fmt: skip
+                                          emit, placed, noted, unjournaled,
+                                          steering or _NoSteering())  # fmt: skip
             except self._lost as lost:
                 pool.replace(actor, self._spare)
                 if attempt == self.redispatch:
@@ -253,15 +260,19 @@ class RayExecutor:
         placed: Placed,
         noted: Callable[[dict[str, Any]], None],
         answered: _Answered,
+        steering: Steering,
     ) -> Any:
         """Follow one dispatch of a loop: journal its deltas, serve its calls, return its
         output (or raise its error). ``answered`` holds the last answer the loop was given
         whose turn it has not journaled yet: paid for, so a dispatch after a lost worker is
-        handed it instead of asking again."""
+        handed it instead of asking again. Steering messages ride along: those pending (or
+        handed to a lost dispatch and not journaled) with the dispatch, the rest with the
+        answer to each model call."""
         key = uuid.uuid4().hex
         listening = bool(getattr(emit, "listening", True))
         primed, answered.served = answered.served, None
-        stream = actor.run.remote(self._mailbox, key, node, ctx, replay, listening, primed)
+        texts = steering.take(again=True)
+        stream = actor.run.remote(self._mailbox, key, node, ctx, replay, listening, primed, texts)
         waiting: str | None = None
         passed_on: dict[str, Callable[[Any], None]] = {  # what the coordinator only hands on
             "event": emit,
@@ -280,7 +291,7 @@ class RayExecutor:
                     _, n, request, fallbacks = message
                     waiting = f"{key}:{n}"
                     answered.served = await call(request, fallbacks)
-                    self._mailbox.put.remote(waiting, ("ok", answered.served))
+                    self._mailbox.put.remote(waiting, ("ok", answered.served, steering.take()))
                     waiting = None
                 elif kind in passed_on:
                     passed_on[kind](message[1])
@@ -348,6 +359,16 @@ class RayExecutor:
         if self._ray is None:
             raise ConfigError("the Ray executor is not started; call `await executor.start()`")
         return self._ray
+
+
+class _NoSteering:
+    """No steering: for a caller that gives none."""
+
+    def take(self, *, again: bool = False) -> list[str]:
+        return []
+
+    def noted(self, delta: dict[str, Any]) -> None:
+        return None
 
 
 class _Answered:

@@ -7,8 +7,11 @@ through the stream of its actor method (``Message``s, yielded the moment they ha
 its live transcript), then ``("note", delta)`` for each journal delta,
 ``("call", n, request, fallbacks)`` for each model call, ``("event", event)``, and last
 ``("done", output, report)`` or ``("error", exception, report)``. The answer to call ``n``
-comes back through the ``Mailbox`` actor, under the key ``"<key>:<n>"``. Ray is imported only
-inside these functions: this module is importable without it.
+comes back through the ``Mailbox`` actor, under the key ``"<key>:<n>"``, as
+``("ok", served, steering)`` (or ``("stop",)``): the steering messages the coordinator took for
+the node meanwhile ride with each answer (and those pending at dispatch with the dispatch), and
+go into the conversation at the loop's next turn, which journals them as its ``s`` delta. Ray
+is imported only inside these functions: this module is importable without it.
 """
 
 from __future__ import annotations
@@ -88,17 +91,25 @@ class RoleWorker:
         replay: list[dict[str, Any]],
         listening: bool,
         primed: Served | None = None,
+        steering: Sequence[str] = (),
     ) -> AsyncIterator[Message]:
         """Run ``node``'s tool loop from ``replay``, streaming what happens (see the module).
         ``primed``: the answer to the loop's first call, already paid for by a dispatch whose
-        worker was lost before it journaled the turn."""
+        worker was lost before it journaled the turn. ``steering``: messages for the node
+        that its loop has not journaled yet."""
         out: asyncio.Queue[Message] = asyncio.Queue()
         report = NodeReport(
             replay=replay,
             note=lambda delta: out.put_nowait(("note", delta)),
             begin=lambda task: out.put_nowait(("begin", task)),
         )
-        call = _caller(mailbox, key, out, primed)
+        handed: list[str] = []  # steering messages here, not yet in the conversation
+        call = _caller(mailbox, key, out, primed, steering, handed)
+
+        def steer(turn: int) -> list[str]:
+            taken = handed[:]
+            handed.clear()
+            return taken
 
         def emit(event: Event) -> None:
             if listening:
@@ -106,7 +117,7 @@ class RoleWorker:
 
         async def work() -> None:
             try:
-                output = await run_role(node, ctx, call, report, emit)
+                output = await run_role(node, ctx, call, report, emit, steering=steer)
             except _Stopped:
                 out.put_nowait(("stopped",))
             except Exception as exc:
@@ -127,20 +138,31 @@ class RoleWorker:
 
 
 def _caller(
-    mailbox: Any, key: str, out: asyncio.Queue[Message], primed: Served | None
+    mailbox: Any,
+    key: str,
+    out: asyncio.Queue[Message],
+    primed: Served | None,
+    steering: Sequence[str],
+    handed: list[str],
 ) -> Callable[..., Awaitable[Served]]:
-    """The loop's way to a model: ask the coordinator, wait in the mailbox for the answer."""
+    """The loop's way to a model: ask the coordinator, wait in the mailbox for the answer
+    (and the steering messages that came with it, put in ``handed``)."""
     numbers = itertools.count()
-    first = [primed] if primed is not None else []
+    first = [(primed, list(steering))] if primed is not None else []
+    if primed is None:
+        handed.extend(steering)
 
     async def call(request: ModelRequest, fallbacks: Sequence[str]) -> Served:
         if first:  # the replayed conversation asks again what the lost worker was answered
-            return first.pop()
+            kept, after = first.pop()
+            handed.extend(after)  # the model answered without them: they go in the turn after
+            return kept
         n = next(numbers)
         out.put_nowait(("call", n, request, tuple(fallbacks)))
         answer = await mailbox.take.remote(f"{key}:{n}")
         if answer[0] != "ok":
             raise _Stopped()
+        handed.extend(answer[2])
         served: Served = answer[1]
         return served
 

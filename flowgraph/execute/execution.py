@@ -345,8 +345,9 @@ class Execution:
                               str(self.place.run_dir or "<run dir>"))  # fmt: skip
         executor = self.options.executor
         if executor is not None and runs_anywhere(node, executor.shared_workspace):
+            steering = self.recorder.handover_for(record, report.replay)
             return await executor.run_role(node, ctx, self.calls.call, report, self.emit,
-                                           self._placer(record))  # fmt: skip
+                                           self._placer(record), steering)  # fmt: skip
         own = None
         if WRITERS & {t.name for t in node.role.tool_list}:
             base = pending.get("workspace_base") if pending and approvals.resuming else None

@@ -4,7 +4,9 @@ The seam between one run and a cluster (``flowgraph.distributed.RayExecutor`` is
 implementation). The run keeps everything that makes it one run: the ledger and its single
 writer, the model-call path (limits, breaker, budget), events. An executor only moves the work:
 a function step's call, or a role node's tool loop, whose every model call comes back through
-``call`` and whose every turn comes back through ``report.note`` as it happens.
+``call`` and whose every turn comes back through ``report.note`` as it happens. Steering
+messages for a role node reach its loop through a ``Steering`` the run hands the executor: the
+run stays the one reader of the inbox and the one writer of what was delivered.
 """
 
 from __future__ import annotations
@@ -18,10 +20,29 @@ from flowgraph.declare.nodes import RoleNode, StepNode
 from flowgraph.events import Event
 from flowgraph.tools.profiles import BUILTIN
 
-__all__ = ["NodeExecutor", "Placed", "runs_anywhere"]
+__all__ = ["NodeExecutor", "Placed", "Steering", "runs_anywhere"]
 
 # Called with where a unit of work ran (e.g. a cluster node's id), for its record.
 Placed = Callable[[str], None]
+
+
+class Steering(Protocol):
+    """A role node's steering messages on their way to its loop elsewhere.
+
+    The executor hands the loop what ``take`` returns (at dispatch, and with each model
+    call's answer) and passes every journal delta the loop sends to ``noted``. A message stays
+    pending in the ledger until the loop's ``s`` delta that carries it is noted; only then is
+    it marked delivered, at that delta's turn.
+    """
+
+    def take(self, *, again: bool = False) -> list[str]:
+        """The messages to hand over now: those that arrived since the last handover; with
+        ``again`` (a new dispatch of the loop) also those handed before and not delivered."""
+        ...
+
+    def noted(self, delta: dict[str, Any]) -> None:
+        """A journal delta of the loop, in order: an ``s`` delta delivers what it carries."""
+        ...
 
 
 @runtime_checkable
@@ -61,11 +82,13 @@ class NodeExecutor(Protocol):
         report: NodeReport,
         emit: Callable[[Event], None],
         placed: Placed,
+        steering: Steering | None = None,
     ) -> Any:
         """Run ``node``'s tool loop elsewhere, as ``flowgraph.agent.loop.run_role`` would
         here: starting from ``report.replay``, each model call made through ``call``, each
-        journal delta handed to ``report.note`` as it happens, ``report`` filled in at the
-        end."""
+        journal delta handed to ``report.note`` (and to ``steering.noted``) as it happens,
+        the messages ``steering`` takes put before the loop's next turn, ``report`` filled in
+        at the end."""
         ...
 
 

@@ -24,14 +24,20 @@ from flowgraph.events import (
     RunFinished,
 )
 from flowgraph.execute.emitter import Emitter
-from flowgraph.ledger.inbox import Inbox, deliver_steering, record_messages
+from flowgraph.ledger.inbox import (
+    Inbox,
+    deliver_steering,
+    mark_delivered,
+    pending_steering,
+    record_messages,
+)
 from flowgraph.ledger.paths import artifact_path
 from flowgraph.ledger.schema import NodeRecord, now_iso
 from flowgraph.ledger.store import Ledger
 from flowgraph.money.accounting import Spend
 from flowgraph.status import NodeStatus, Paused, RunStatus
 
-__all__ = ["Recorder", "RunState", "storable"]
+__all__ = ["Handover", "Recorder", "RunState", "storable"]
 
 
 @dataclass(slots=True)
@@ -259,6 +265,11 @@ class Recorder:
 
         return take
 
+    def handover_for(self, record: str, replay: list[dict[str, Any]]) -> Handover:
+        """What a role node whose loop runs elsewhere is steered through (``replay``: the
+        deltas its loop starts from)."""
+        return Handover(self, record, replay)
+
     # -- a role node's report -----------------------------------------------------------------
 
     def report_for(self, record: str) -> NodeReport:
@@ -300,6 +311,46 @@ class Recorder:
         if report.advisor is not None:
             fields["consults"] = [c.to_record() for c in report.advisor.consults]
         return fields
+
+
+class Handover:
+    """A role node's steering messages on their way to a loop that runs elsewhere (a Ray
+    worker): the ``Steering`` an executor is given.
+
+    Taking a message does not deliver it: it stays pending in the ledger (``turn`` null) until
+    the loop's ``s`` delta that carries it comes back and is journaled, and only then is it
+    marked delivered at that turn. So messages handed to a loop that is lost before it
+    journaled them are neither lost nor given twice: a new dispatch is handed them again
+    (``take(again=True)``), and a resume after the coordinator died finds them pending.
+    """
+
+    def __init__(self, recorder: Recorder, record: str, replay: list[dict[str, Any]]) -> None:
+        self._recorder = recorder
+        self._record = record
+        self._handed: list[int] = []  # places in the record's steering list, in handed order
+        # The loop's last recorded turn: its next `s` delta belongs to the turn after.
+        self._turn = max((int(d["turn"]) for d in replay if d.get("k") == "a"), default=0)
+
+    def take(self, *, again: bool = False) -> list[str]:
+        """Messages not handed over yet (the inbox read first); ``again``: with those handed
+        before and not delivered, in the order they were sent."""
+        self._recorder.read_inbox()
+        pending = pending_steering(self._recorder.ledger, self._record)
+        handed = set(self._handed)
+        fresh = [index for index, _ in pending if index not in handed]
+        self._handed += fresh
+        wanted = set(self._handed if again else fresh)
+        return [text for index, text in pending if index in wanted]
+
+    def noted(self, delta: dict[str, Any]) -> None:
+        """Follow the loop's journal: an ``s`` delta delivers the first messages handed."""
+        kind = delta.get("k")
+        if kind == "a":
+            self._turn = int(delta["turn"])
+        elif kind == "s":
+            count = len(delta["texts"])
+            done, self._handed = self._handed[:count], self._handed[count:]
+            mark_delivered(self._recorder.ledger, self._record, done, self._turn + 1)
 
 
 def storable(name: str, value: Any) -> Any:

@@ -19,7 +19,15 @@ from flowgraph.errors import ConfigError
 from flowgraph.ledger.reader import INBOX_FILE, inbox_messages
 from flowgraph.ledger.store import Ledger, now_iso
 
-__all__ = ["INBOX_FILE", "Inbox", "deliver_steering", "post", "record_messages"]
+__all__ = [
+    "INBOX_FILE",
+    "Inbox",
+    "deliver_steering",
+    "mark_delivered",
+    "pending_steering",
+    "post",
+    "record_messages",
+]
 
 Kind = Literal["approve", "reject", "steer"]
 
@@ -100,10 +108,22 @@ def record_messages(ledger: Ledger, inbox: Inbox) -> None:
 
 def deliver_steering(ledger: Ledger, record: str, turn: int) -> list[str]:
     """The steering texts ``record`` has not seen yet, marked delivered at ``turn``."""
+    fresh = pending_steering(ledger, record)
+    mark_delivered(ledger, record, [index for index, _ in fresh], turn)
+    return [text for _, text in fresh]
+
+
+def pending_steering(ledger: Ledger, record: str) -> list[tuple[int, str]]:
+    """The steering messages of ``record`` not delivered yet: their places in its list (which
+    only grows) and their texts."""
     steering = ledger.node(record).steering
-    fresh = [s for s in steering if s.get("turn") is None]
-    if not fresh:
-        return []
-    delivered = [{**s, "turn": turn} if s.get("turn") is None else s for s in steering]
+    return [(i, str(s["text"])) for i, s in enumerate(steering) if s.get("turn") is None]
+
+
+def mark_delivered(ledger: Ledger, record: str, indices: Collection[int], turn: int) -> None:
+    """Mark the steering messages of ``record`` at ``indices`` delivered at ``turn``."""
+    if not indices:
+        return
+    steering = ledger.node(record).steering
+    delivered = [{**s, "turn": turn} if i in indices else s for i, s in enumerate(steering)]
     ledger.update_node(record, steering=delivered)
-    return [str(s["text"]) for s in fresh]

@@ -26,10 +26,11 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from graphs import MODEL, fanout, placed, reply_for  # noqa: E402
+from graphs import MODEL, fanout, item_of, placed, reply_for, slow_reply_for, steered  # noqa: E402
 
 from flowgraph import Ledger, RunOptions  # noqa: E402
 from flowgraph.distributed import RayExecutor  # noqa: E402
+from flowgraph.ledger.inbox import post  # noqa: E402  (what `flowgraph steer` calls)
 from flowgraph.testing.cluster import LocalRayCluster  # noqa: E402
 from flowgraph.testing.emulator import Emulator  # noqa: E402
 
@@ -320,6 +321,97 @@ def evaluate(out: Path) -> dict[str, Any]:
     return found
 
 
+STEER = "Mention the colour blue."
+SAID = f"New instruction from a person: {STEER}"
+
+
+def _turn_of(body: dict[str, Any]) -> int:
+    return 1 + sum(1 for m in body["messages"] if m["role"] == "assistant")
+
+
+def _asked(emu: Emulator) -> list[tuple[str, int, int]]:
+    """Each model request: its item, its turn, and how often it carries the steering text."""
+    return [(item_of(r.body), _turn_of(r.body), json.dumps(r.body).count(SAID))
+            for r in emu.requests
+            if r.path == "/v1/messages" and isinstance(r.body, dict)]  # fmt: skip
+
+
+async def _until(check: Callable[[], bool], run: asyncio.Task[Any], timeout: float = 120) -> bool:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if run.done() or time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+async def steer_on_worker(out: Path) -> dict[str, Any]:
+    """A four-turn role node on the second node (it asks for that node's resource), steered
+    through the inbox (as `flowgraph steer` does) while its first model call is in flight."""
+    executor = RayExecutor(ADDRESS, resources={"notes": {"second_node": 1}},
+                           on_coordinator={"listing"})  # fmt: skip
+    await executor.start()
+    run_dir, markers = out / "steer", out / "steer-markers"
+    markers.mkdir()
+    with Emulator({MODEL: slow_reply_for(4, str(markers))}, latency=1.0) as emu:
+        os.environ["EMU_URL"] = emu.base_url
+        run = asyncio.create_task(
+            steered(1).run(None, RunOptions(run_dir=run_dir, executor=executor))
+        )
+        sent = await _until(lambda: any(t == 1 for _, t, _ in _asked(emu)), run)
+        if sent:
+            post(run_dir, "steer", "notes[0]", STEER)
+        result = await run
+        asked = _asked(emu)
+    record = Ledger.read(run_dir).nodes["notes[0]"]
+    placed = nodes_by_resource(executor).get(record.placed or "", record.placed)
+    executor.close()
+    return {"status": str(result.status), "sent": sent, "placed": placed,
+            "steering": record.steering, "asked": [[t, n] for _, t, n in asked]}  # fmt: skip
+
+
+async def steer_worker_lost(out: Path, cluster: LocalRayCluster) -> dict[str, Any]:
+    """A message handed to a loop on the second node with its turn-2 answer; the node is
+    killed while that turn's tool runs (before the loop journaled the message). The loop
+    dispatched again must still get it, once, at its next turn."""
+    cluster.add("second_node")  # back after node_dies
+    executor = RayExecutor(ADDRESS, on_coordinator={"listing"})  # new actors: on both nodes
+    await executor.start()
+    names = nodes_by_resource(executor)
+    run_dir, markers = out / "steer-lost", out / "steer-lost-markers"
+    markers.mkdir()
+    found: dict[str, Any] = {}
+    with Emulator({MODEL: slow_reply_for(4, str(markers))}, latency=1.0) as emu:
+        os.environ["EMU_URL"] = emu.base_url
+        run = asyncio.create_task(
+            steered(2).run(None, RunOptions(run_dir=run_dir, executor=executor))
+        )
+
+        def on_second() -> bool:
+            items = items_of(run_dir) if Ledger.exists(run_dir) else {}
+            seconds = [n for n, r in items.items() if names.get(r.placed or "") == "second_node"]
+            found["record"] = seconds[0] if seconds else None
+            return bool(seconds)
+
+        if await _until(on_second, run):
+            record = found["record"]
+            item = _item(record)
+            if await _until(lambda: (item, 2) in {(i, t) for i, t, _ in _asked(emu)}, run):
+                post(run_dir, "steer", record, STEER)  # taken with the turn-2 answer
+                if await _until(lambda: (markers / f"{item} turn 2").exists(), run):
+                    found["at_kill"] = Ledger.read(run_dir).nodes[record].steering
+                    cluster.kill("second_node")
+        result = await run
+        asked = _asked(emu)
+    executor.close()
+    record = found.get("record")
+    final = Ledger.read(run_dir).nodes[record] if record else None
+    return {"status": str(result.status), "record": record, "at_kill": found.get("at_kill"),
+            "steering": final.steering if final else None,
+            "placed_after": names.get(final.placed or "", final.placed) if final else None,
+            "asked": [[t, n] for i, t, n in asked if record and i == _item(record)]}  # fmt: skip
+
+
 def unreachable(out: Path) -> dict[str, Any]:
     """`--ray` at an address where no cluster listens."""
     never = out / "never-made"
@@ -349,7 +441,9 @@ async def main(out: Path) -> None:
             ("resources", lambda: resources(out)),
             ("batch", lambda: batch_interrupted(out)),
             ("coordinator", lambda: coordinator_dies(out, executor)),
-            ("node_dies", lambda: node_dies(out, executor, cluster)),  # last: one node after
+            ("steer", lambda: steer_on_worker(out)),
+            ("node_dies", lambda: node_dies(out, executor, cluster)),  # one node after
+            ("steer_lost", lambda: steer_worker_lost(out, cluster)),  # adds it back, kills it
         ]
         wanted = set(os.environ.get("SCENARIOS", "").split(",")) - {""}
         for name, scenario in scenarios:

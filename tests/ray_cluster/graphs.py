@@ -83,3 +83,48 @@ def reply_for(turns: int) -> Any:
         return Reply.text(f"summary of {item}")
 
     return reply
+
+
+@tool
+async def slow_note(text: str, marker: str) -> str:
+    """Keep a note, slowly (touching ``marker`` first, so a test sees the tool has started)."""
+    with open(marker, "w", encoding="utf-8"):
+        pass
+    await asyncio.sleep(3)
+    return f"noted {text}"
+
+
+slow_writer = Role("slow_writer", "You write one summary per item.", model=MODEL,
+                   tools=[slow_note], max_tokens=64, max_turns=8)  # fmt: skip
+
+
+def steered(n: int) -> Graph:
+    """A map of ``n`` role nodes with slow tools, to be steered while they run."""
+    client = AnthropicModel(api_key="test", base_url=os.environ["EMU_URL"])
+    graph = Graph("steered", inputs={"n": n}, client=client)
+    graph.node("listing", listing)
+    graph.map("notes", slow_writer, "Summarise {item}", over="listing", after=["listing"])
+    return graph
+
+
+def slow_reply_for(turns: int, markers: str) -> Any:
+    """As ``reply_for``, calling ``slow_note`` with a marker file in ``markers`` named after the
+    item and the turn (``item 0 turn 2``)."""
+    from flowgraph.testing.emulator import Reply
+
+    def reply(body: dict[str, Any]) -> Reply:
+        item = item_of(body)
+        turn = sum(1 for m in body["messages"] if m["role"] == "assistant") + 1
+        if turn < turns:
+            marker = os.path.join(markers, f"{item} turn {turn}")
+            return Reply.tool_use("slow_note", {"text": f"{item} step {turn}", "marker": marker})
+        return Reply.text(f"summary of {item}")
+
+    return reply
+
+
+def item_of(body: dict[str, Any]) -> str:
+    """The item a request's conversation is about (from its first message)."""
+    first = body["messages"][0]["content"]
+    text = first if isinstance(first, str) else first[0]["text"]
+    return str(text.split("Summarise ", 1)[1].split("\n", 1)[0])
