@@ -19,8 +19,7 @@ back in each repetition (their order rotating); the ratio is the median over N r
 each repetition's flowgraph/raw ratio, with the range, because one lucky run of either side
 moves a best-of figure by 20% on a shared machine. The emulator runs in a separate process
 (its ``by_turn`` script form answers each conversation's k-th request); with two or more
-cores it is pinned to other cores than the measured client, so the two never trade a core
-mid-run.
+cores it is pinned to the last one, leaving the others to the measured client.
 """
 
 from __future__ import annotations
@@ -78,18 +77,19 @@ SCRIPT = {
 CORES = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
 
 
-def pin_client() -> str:
-    """Pin this process (the measured client) to one core, leaving the others to the
-    emulator; a description for the header."""
+def placement() -> str:
+    """Where the two processes run, for the header."""
     if len(CORES) < 2:
         return "client and emulator share the machine's cores (fewer than two available)"
-    os.sched_setaffinity(0, {CORES[0]})
-    return f"client pinned to core {CORES[0]}, emulator to cores {CORES[1:]}"
+    return f"emulator pinned to core {CORES[-1]}, the client free on all {len(CORES)}"
 
 
 def _emulator_cores(pid: int) -> None:
+    """Keep the emulator on the last core: it cannot take the client's main thread's core,
+    while the client's threads (the ledger's helper, the SDK's name lookups) may still use
+    the spare time of the emulator's, as they would on a machine serving real models."""
     if len(CORES) >= 2:
-        os.sched_setaffinity(pid, set(CORES[1:]))
+        os.sched_setaffinity(pid, {CORES[-1]})
 
 
 @contextlib.contextmanager
@@ -268,7 +268,7 @@ def header(reps: int) -> None:
     print(f"both sides: one SDK client each, max_retries=0, SDK connection pool ({pool_size()}).")
     print("the emulator runs in its own process (python -m flowgraph.testing.emulator), so it")
     print("does not share the GIL with the measured client; compare the ratio, not")
-    print(f"absolute req/s across runs or machines; {pin_client()}.")
+    print(f"absolute req/s across runs or machines; {placement()}.")
     print("client CPU: time.process_time() of this process per request (the emulator is another")
     print("process), median over repetitions.")
     print("durable run_dir: ledger, events.jsonl, per-node transcripts/<node>.jsonl;", end=" ")
