@@ -272,12 +272,14 @@ def batch_interrupted(out: Path) -> dict[str, Any]:
     passed_first = sorted(
         p.name for p in runs.iterdir() if Ledger.exists(p) and Ledger.read(p).status == "passed"
     )
+    passed_inputs = [str(Ledger.read(runs / name).input["n"]) for name in passed_first]
     second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     lines = log.read_text().split()
     return {
         "first_rc": first.returncode,
         "first_err": first_err[-2000:],
         "passed_first": passed_first,
+        "passed_inputs": passed_inputs,
         "second_rc": second.returncode,
         "second_out": second.stdout,
         "second_err": second.stderr[-2000:],
