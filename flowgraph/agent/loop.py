@@ -31,7 +31,7 @@ from flowgraph.events import Event, ModelTurn, ToolCalled
 from flowgraph.models.router import Served
 from flowgraph.models.seam import ModelRequest
 
-__all__ = ["NodeReport", "render_task", "run_role"]
+__all__ = ["NodeReport", "render_task", "run_role", "steering_blocks"]
 
 
 # How a role reaches a model: the request, and the fallback models to try if the primary fails.
@@ -56,6 +56,11 @@ class NodeReport:
     # Where an attempt that starts at turn 1 sends its first message (the task as the model
     # reads it): the head of the live transcript, which the journal never needs.
     begin: Callable[[str], None] | None = None
+
+
+def steering_blocks(texts: Sequence[str]) -> list[dict[str, Any]]:
+    """How steering messages from a person read in the conversation the model sees."""
+    return [{"type": "text", "text": f"New instruction from a person: {t}"} for t in texts]
 
 
 def render_task(template: str, ctx: Context) -> str:
@@ -255,7 +260,7 @@ class _Loop:
         last = self.messages[-1]
         content = last["content"]
         blocks = [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
-        blocks += [{"type": "text", "text": f"New instruction from a person: {t}"} for t in texts]
+        blocks += steering_blocks(texts)
         self.messages[-1] = {**last, "content": blocks}
 
     async def _ask(self) -> tuple[Any, dict[str, Any] | None]:

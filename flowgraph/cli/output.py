@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from flowgraph.agent.loop import steering_blocks
 from flowgraph.errors import ConfigError
 from flowgraph.ledger.paths import artifact_path
 from flowgraph.ledger.reader import output_file, regular_file
@@ -62,8 +63,7 @@ def transcript_of(run_dir: Path, node: str) -> dict[str, Any]:
         elif kind == "r":
             _user_blocks(messages, [step.get("block")])
         elif kind == "s":
-            said = [f"New instruction from a person: {t}" for t in step.get("texts", [])]
-            _user_blocks(messages, [{"type": "text", "text": t} for t in said])
+            _user_blocks(messages, steering_blocks(step.get("texts", [])))
         elif kind == "u":
             messages.append({"role": "user", "content": step.get("content", "")})
     return {"node": node, "attempt": attempt, "requests": requests, "messages": messages}
