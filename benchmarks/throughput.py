@@ -271,7 +271,7 @@ def header(reps: int) -> None:
     print(f"absolute req/s across runs or machines; {placement()}.")
     print("client CPU: time.process_time() of this process per request (the emulator is another")
     print("process), median over repetitions.")
-    print("durable run_dir: ledger, events.jsonl, per-node transcripts/<node>.jsonl;", end=" ")
+    print("durable run_dir: ledger.json and events.jsonl (every turn journaled);", end=" ")
 
 
 if __name__ == "__main__":

@@ -116,7 +116,7 @@ def test_status_tells_a_dead_run_from_a_live_one(tmp_path: Path, cli: Cli) -> No
 def test_output_shows_the_transcript_of_a_node_whose_name_is_no_file_name(
     tmp_path: Path, cli: Cli
 ) -> None:
-    """A name that is not a plain file name is stored under a hashed stem; `output` finds it."""
+    """The transcript is read from the journal by the node's name, whatever the name."""
     (tmp_path / "plan.py").write_text(
         "from flowgraph import Graph, Role\n"
         "from flowgraph.testing import ScriptedModel\n"
@@ -127,6 +127,26 @@ def test_output_shows_the_transcript_of_a_node_whose_name_is_no_file_name(
     talk = cli("output", "r", "Plan", "--transcript", cwd=tmp_path)
     assert talk.returncode == 0, talk.stderr
     assert talk.stdout.splitlines() == ["[user] Plan it", "[assistant] the plan"]
+
+
+def test_output_refuses_a_transcript_from_a_damaged_journal_and_changes_nothing(
+    tmp_path: Path, cli: Cli
+) -> None:
+    """A bad line the snapshot already covers is not read by `status`, but the transcript
+    needs every line: it is refused in one line naming the line, and nothing is rewritten."""
+    (tmp_path / "chain.py").write_text(CHAIN)
+    assert cli("run", "chain.py", "--run-dir", "r", cwd=tmp_path).returncode == 0
+    journal = tmp_path / "r" / "events.jsonl"
+    lines = journal.read_bytes().split(b"\n")
+    number = next(i for i, x in enumerate(lines) if x.startswith(b'{"n": "b", "t": {"k": "a"'))
+    lines[number] = b'{"n": "b", "t": {"k": "nonsense"}}'.ljust(len(lines[number]))  # same length
+    journal.write_bytes(b"\n".join(lines))
+    before = journal.read_bytes()
+    talk = cli("output", "r", "b", "--transcript", cwd=tmp_path)
+    assert talk.returncode == 2 and talk.stdout == ""
+    (line,) = talk.stderr.strip().splitlines()
+    assert line.startswith(f"error: r/events.jsonl line {number + 1} is not a ledger update"), line
+    assert journal.read_bytes() == before
 
 
 def test_output_shows_a_nodes_result_and_transcript(tmp_path: Path, cli: Cli) -> None:

@@ -162,31 +162,3 @@ def test_each_paid_call_journals_only_itself(tmp_path: Path) -> None:
     assert max(sizes) - min(sizes) < 100  # the totals change by a few digits, nothing grows
     record = Ledger.read(tmp_path / "run").nodes["w"]
     assert len(record.latency) == 40 and record.spend["executor:claude-sonnet-5-5"]["calls"] == 40
-
-
-def test_live_transcript_lines_keep_their_order_while_new_files_are_created_aside(
-    tmp_path: Path,
-) -> None:
-    """Appends to a new transcript go to the helper thread (creating a file can be slow) and
-    wait there behind its other work (a snapshot being written: held here); appends to an
-    open file are written by the event loop. Every file still gets every line, in the order
-    the run appended them, however the two threads interleave."""
-    import asyncio
-    import threading
-
-    async def talk() -> None:
-        ledger = Ledger.create(tmp_path / "run", run_id="r", graph="g", fingerprint="f", input={})
-        busy = threading.Event()
-        ledger._helper._thread().submit(busy.wait, 5)  # the helper thread is busy
-        for line in range(30):
-            if line == 10:
-                busy.set()  # it gets to the files while the loop goes on appending
-            for node in range(40):
-                ledger.append_artifact(f"transcripts/n{node}.jsonl", f"{line}\n".encode())
-            await asyncio.sleep(0.0005)  # a flush between lines
-        ledger.close()
-
-    asyncio.run(talk())
-    for node in range(40):
-        lines = (tmp_path / "run" / "transcripts" / f"n{node}.jsonl").read_text().split()
-        assert lines == [str(i) for i in range(30)], node

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from flowgraph import Graph, Ledger, Role, Tool
+from flowgraph.cli.output import transcript_of
 from flowgraph.testing import Emulator, Reply, ScriptedModel
 from flowgraph.testing.scripted import text, tool_call
 
@@ -82,9 +83,13 @@ def test_a_node_killed_mid_conversation_resumes_at_its_turn(tmp_path: Path) -> N
         child.wait()
         asked_before = emu.calls(MODEL)
         ticks_before = log.read_text().split()
-        live = run_dir / "transcripts" / "worker.jsonl"
-        turns_on_disk = [json.loads(x) for x in live.read_text().splitlines()]
-        assert sum(1 for d in turns_on_disk if d["k"] == "a") >= 4  # before any resume
+        # The turns before the kill are on disk before any resume: the transcript shows them.
+        on_disk = subprocess.run([*cli, "output", str(run_dir), "worker", "--transcript", "--json"],
+                                 env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert on_disk.returncode == 0, on_disk.stderr
+        said = json.loads(on_disk.stdout)["messages"]
+        assert said[0] == {"role": "user", "content": "Tick ten times."}
+        assert sum(1 for m in said if m["role"] == "assistant") >= 4
         shown = subprocess.run([*cli, "output", str(run_dir), "worker", "--transcript"],
                                env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
         assert shown.returncode == 0 and "[user] Tick ten times." in shown.stdout
@@ -110,6 +115,10 @@ def test_a_node_killed_mid_conversation_resumes_at_its_turn(tmp_path: Path) -> N
     worker = doc.nodes["worker"]
     assert doc.status == "passed" and worker.output == "ticked ten times"
     assert worker.turns == CALLS + 1 and worker.conversation == []
+    # One attempt across both processes: its transcript holds every turn once, in order.
+    messages = transcript_of(run_dir, "worker")["messages"]
+    answers = [m for m in messages if m["role"] == "assistant"]
+    assert len(answers) == CALLS + 1 and answers[-1]["content"][0]["text"] == "ticked ten times"
     recorded = sum(int(row.get("output_tokens", 0)) for row in worker.spend.values())
     assert billed - recorded <= 20  # at most the one reply in flight at the kill went unrecorded
 
@@ -136,7 +145,7 @@ def test_an_interrupted_node_carries_on_in_process_without_asking_again(tmp_path
         g.run_sync(run_dir=tmp_path / "run")
     assert len(model.requests) == 3
     record = Ledger.read(tmp_path / "run").nodes["worker"]
-    assert [d["k"] for d in record.conversation] == ["a", "r", "a", "r", "a"]
+    assert [d["k"] for d in record.conversation] == ["task", "a", "r", "a", "r", "a"]
     result = g.run_sync(run_dir=tmp_path / "run")
     assert result.ok and result.outputs["worker"] == "done"
     assert ran == [1, 2, 3, 3, 4, 5]  # only the call in flight at the stop ran again

@@ -54,7 +54,7 @@ class NodeReport:
     replay: list[dict[str, Any]] = field(default_factory=list)
     note: Callable[[dict[str, Any]], None] | None = None
     # Where an attempt that starts at turn 1 sends its first message (the task as the model
-    # reads it): the head of the live transcript, which the journal never needs.
+    # reads it): the head of its transcript, which resume never needs (it renders the task).
     begin: Callable[[str], None] | None = None
 
 

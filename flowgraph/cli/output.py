@@ -9,8 +9,7 @@ from typing import Any
 
 from flowgraph.agent.loop import steering_blocks
 from flowgraph.errors import ConfigError
-from flowgraph.ledger.paths import artifact_path
-from flowgraph.ledger.reader import output_file, regular_file
+from flowgraph.ledger.reader import output_file, steps_of
 from flowgraph.ledger.store import Ledger, LedgerDoc
 
 __all__ = ["node_output", "render_transcript", "transcript_of"]
@@ -40,11 +39,11 @@ def node_output(run_dir: Path, node: str) -> Any:
 
 def transcript_of(run_dir: Path, node: str) -> dict[str, Any]:
     """The conversation of a role node's last attempt, ``{"node", "attempt", "requests",
-    "messages"}``, rebuilt from its live transcript (``transcripts/<stem>.jsonl``: the task,
-    then each step appended as it happened, so a killed run has one too)."""
+    "messages"}``, rebuilt from the steps the journal holds for it (the task, then each step as
+    it happened: a killed run has its transcript too)."""
     _known(run_dir, node)
-    file = run_dir / artifact_path("transcripts", node, ".jsonl")
-    if regular_file(file) is None:
+    steps = steps_of(run_dir, node)
+    if not steps:
         raise ConfigError(
             f"node {node!r} has no transcript in {run_dir}: only role nodes that made a model "
             f"call have one; `flowgraph output {run_dir} {node}` shows its output"
@@ -52,42 +51,21 @@ def transcript_of(run_dir: Path, node: str) -> dict[str, Any]:
     attempt: int | None = None
     messages: list[dict[str, Any]] = []
     requests: list[dict[str, Any]] = []
-    for step in _steps(file):
-        kind = step.get("k")
+    for step in steps:
+        kind = step["k"]
         if kind == "task":  # a new attempt: the conversation starts again
-            attempt, messages, requests = step.get("attempt"), [], []
-            messages.append({"role": "user", "content": step.get("content", "")})
+            attempt, messages, requests = step["attempt"], [], []
+            messages.append({"role": "user", "content": step["content"]})
         elif kind == "a":
-            messages.append({"role": "assistant", "content": step.get("content", [])})
-            requests.append(step.get("meta", {}))
+            messages.append({"role": "assistant", "content": step["content"]})
+            requests.append(step["meta"])
         elif kind == "r":
-            _user_blocks(messages, [step.get("block")])
+            _user_blocks(messages, [step["block"]])
         elif kind == "s":
-            _user_blocks(messages, steering_blocks(step.get("texts", [])))
-        elif kind == "u":
-            messages.append({"role": "user", "content": step.get("content", "")})
+            _user_blocks(messages, steering_blocks(step["texts"]))
+        else:  # "u": feedback on an answer, or an advisor's review
+            messages.append({"role": "user", "content": step["content"]})
     return {"node": node, "attempt": attempt, "requests": requests, "messages": messages}
-
-
-def _steps(file: Path) -> list[dict[str, Any]]:
-    """The transcript's lines; a torn last line (a kill mid-append) is left out."""
-    lines = file.read_bytes().split(b"\n")
-    steps = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            step = json.loads(line)
-        except ValueError:
-            if number == len(lines):  # the last line, with no newline yet: torn
-                break
-            raise ConfigError(
-                f"{file} line {number} is not JSON; it is a copy for people (the journal "
-                "holds the record): remove that line and try again"
-            ) from None
-        if isinstance(step, dict):
-            steps.append(step)
-    return steps
 
 
 def _user_blocks(messages: list[dict[str, Any]], blocks: list[Any]) -> None:

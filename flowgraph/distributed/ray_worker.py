@@ -4,7 +4,7 @@ in an async actor, and the mailbox that carries model responses back to those lo
 A role loop on a worker owns no ledger and no model client. It speaks to the coordinator
 through the stream of its actor method (``Message``s, yielded the moment they happen):
 ``("placed", node_id)`` first, ``("begin", task)`` when the loop starts at turn 1 (the head of
-its live transcript), then ``("note", delta)`` for each journal delta,
+its transcript), then ``("note", delta)`` for each journal delta,
 ``("call", n, request, fallbacks)`` for each model call, ``("event", event)``, and last
 ``("done", output, report)`` or ``("error", exception, report)``. The answer to call ``n``
 comes back through the ``Mailbox`` actor, under the key ``"<key>:<n>"``, as

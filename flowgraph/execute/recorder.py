@@ -5,7 +5,6 @@ advisor's consults, and what people send through the inbox.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +30,6 @@ from flowgraph.ledger.inbox import (
     pending_steering,
     record_messages,
 )
-from flowgraph.ledger.paths import artifact_path
 from flowgraph.ledger.schema import NodeRecord, now_iso
 from flowgraph.ledger.store import Ledger
 from flowgraph.money.accounting import Spend
@@ -279,24 +277,23 @@ class Recorder:
             return report
         previous = self.doc.nodes.get(record)
         if previous is not None and previous.conversation:  # a stopped attempt: carry it on
-            report.replay = list(previous.conversation)
-        live = artifact_path("transcripts", record, ".jsonl")
+            # all but the transcript's head: the loop renders the task again
+            report.replay = [d for d in previous.conversation if d["k"] != "task"]
 
         def note(delta: dict[str, Any]) -> None:
-            self.ledger.note_turn(record, delta, copy_to=live)
+            self.ledger.note_turn(record, delta)
 
         def begin(task: str) -> None:  # a new attempt's head: what its conversation starts from
             attempt = self.doc.nodes[record].attempts if record in self.doc.nodes else 0
-            head = {"k": "task", "node": record, "attempt": attempt, "content": task}
-            self.ledger.append_artifact(live, json.dumps(head, default=str).encode() + b"\n")
+            note({"k": "task", "attempt": attempt, "content": task})
 
         report.note, report.begin = note, begin
         return report
 
     def _closing(self, name: str, *, ended: bool = True) -> dict[str, Any]:
         """The record fields a finished attempt's report fills in. An attempt that ``ended``
-        (passed or failed) drops its turn journal; a stopped one keeps it for the next process
-        to carry on from. Its transcript is already whole: appended as the turns happened."""
+        (passed or failed) drops its steps from the record (the journal keeps them: its
+        transcript); a stopped one keeps them for the next process to carry on from."""
         report = self.state.reports.pop(name, None)
         if report is None:
             return {}

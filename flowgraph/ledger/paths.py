@@ -1,4 +1,4 @@
-"""File names for record names: a record's output or transcript file can never leave its folder.
+"""File names for record names: a record's output file can never leave its folder.
 
 Record names come from graph authors and from models (a checklist item is whatever text an
 initializer returned: ``todo[../../../tmp/x]``, a 400-character sentence, ``CON``, a newline).

@@ -18,6 +18,7 @@ import os
 import stat as stat_
 from collections.abc import Collection
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -43,6 +44,7 @@ __all__ = [
     "output_file",
     "regular_file",
     "stamp",
+    "steps_of",
 ]
 
 LEDGER_FILE = "ledger.json"
@@ -223,8 +225,29 @@ def _replay(doc: LedgerDoc, journal: Path, offset: int, size: int) -> int:
     return offset
 
 
-def _apply(doc: LedgerDoc, line: bytes) -> str | None:
-    """Apply one journal line; why not, if it is not one flowgraph wrote."""
+def steps_of(run_dir: Path, name: str) -> list[dict[str, Any]]:
+    """Every conversation step the journal holds for record ``name``, all its attempts, in the
+    order they happened: its transcript. The snapshot forgets an attempt's steps once it ends;
+    the journal, never cut short, keeps them. Refused like a read: any bad line but a torn last
+    one."""
+    journal = run_dir / JOURNAL_FILE
+    if regular_file(journal) is None:
+        return []
+    steps = []
+    lines = _read(journal).split(b"\n")
+    for number, line in enumerate(lines[:-1], 1):  # the last piece is torn (or empty)
+        entry = _entry(line)
+        if isinstance(entry, str):
+            raise LedgerCorruptError(
+                f"{journal} line {number} is not a ledger update ({entry}); {FIX}"
+            )
+        if entry.n == name and entry.t is not None:
+            steps.append(entry.t)
+    return steps
+
+
+def _entry(line: bytes) -> JournalEntry | str:
+    """One journal line, checked; or why it is not one flowgraph wrote."""
     try:
         data = json.loads(line)
     except RecursionError:
@@ -237,9 +260,14 @@ def _apply(doc: LedgerDoc, line: bytes) -> str | None:
         entry = JournalEntry.model_validate(data)
     except ValidationError as exc:
         return _first(exc)
-    problem = entry.problem()
-    if problem is not None:
-        return problem
+    return entry.problem() or entry
+
+
+def _apply(doc: LedgerDoc, line: bytes) -> str | None:
+    """Apply one journal line; why not, if it is not one flowgraph wrote."""
+    entry = _entry(line)
+    if isinstance(entry, str):
+        return entry
     changes = entry.changes() if entry.t is None else {}
     if entry.n is None:
         for key, value in changes.items():

@@ -245,8 +245,8 @@ class JournalEntry(BaseModel):
 _NEITHER = 'it is neither {"n": record, "f": fields} nor {"r": fields}'
 
 
-_DELTA_KEYS = {"a": ("turn", "content", "stop", "served", "meta"), "r": ("block",),
-               "u": ("content",), "s": ("texts",)}  # fmt: skip
+_DELTA_KEYS = {"task": ("attempt", "content"), "a": ("turn", "content", "stop", "served", "meta"),
+               "r": ("block",), "u": ("content",), "s": ("texts",)}  # fmt: skip
 
 
 def _delta_problem(delta: dict[str, Any]) -> str | None:

@@ -5,7 +5,6 @@
         events.jsonl     an append-only journal of changes since the run began (O(1) per update)
         ledger.lock      held by the one process that drives the run
         outputs/         node outputs too large to keep inline
-        transcripts/     each role node's conversation, appended as it goes, for audit
 
 The state is ``ledger.json`` plus the journal lines after its ``journal.offset``. Updates are
 applied in memory, queued, and written to the journal together at the next turn of the event loop
@@ -14,6 +13,9 @@ fsynced at most every ``sync_interval`` seconds (on a helper thread) and on clos
 is rewritten when enough time has passed that its cost stays a small share of the run, and on
 close. A killed process
 therefore loses nothing it had written; a machine crash loses at most the last ``sync_interval``.
+The journal is never cut short: it keeps every step of every role node's conversation, the only
+transcript there is (a snapshot drops an attempt's steps once it ends; ``reader.steps_of``
+reads them back).
 
 The ledger knows nothing of models or graphs: it stores node records by name.
 """
@@ -102,7 +104,6 @@ class Ledger:
         self._changed = False
         self._helper = Helper()  # the disk work handed off the event loop
         self.failure: LedgerWriteError | None = None
-        self._audit: list[tuple[Path, bytes]] = []  # audit appends queued for the next flush
         self._on_failure: Callable[[LedgerWriteError], None] | None = None
         if run_dir is not None:
             journal = run_dir / JOURNAL_FILE
@@ -260,17 +261,13 @@ class Ledger:
             return
         self._queue(json.dumps({"n": name, "f": fields, "l": call}, default=str).encode() + b"\n")
 
-    def note_turn(self, name: str, delta: dict[str, Any], *, copy_to: str | None = None) -> None:
+    def note_turn(self, name: str, delta: dict[str, Any]) -> None:
         """Append one step of a role node's conversation to its record and journal it (a
         delta: the request is never written again). A run without a directory keeps none."""
         if self._fd is None or self.failure is not None:
             return
         self.node(name).conversation.append(delta)
-        self._changed = True
-        blob = json.dumps(delta, default=str).encode()  # encoded once: journal and audit copy
-        self._queue(b'{"n":' + json.dumps(name).encode() + b',"t":' + blob + b"}\n")
-        if copy_to is not None:
-            self.append_artifact(copy_to, blob + b"\n")
+        self._journal({"n": name, "t": delta})
 
     def update_run(self, **fields: Any) -> None:
         """Change run-level fields (``status``...) and journal the change."""
@@ -299,14 +296,6 @@ class Ledger:
         if record.output_file and self.run_dir is not None:
             return json.loads(output_file(self.run_dir, name, record).read_bytes())
         return record.output
-
-    def append_artifact(self, relative: str, data: bytes) -> None:
-        """Append to an audit file of the run directory (a live transcript). It is a copy for
-        people to read, and resume never needs it: the appends queued in one turn of the event
-        loop are written together, with the journal's group commit."""
-        if self.run_dir is not None and self.failure is None:
-            self._audit.append((self.run_dir / relative, data))
-            self._schedule_flush()
 
     def _journal(self, entry: dict[str, Any]) -> None:
         self._changed = True
@@ -348,9 +337,6 @@ class Ledger:
                 return
             self._offset += len(data)
             self._dirty_since_sync = True
-        if self._audit:  # after the journal: an audit copy never runs ahead of the record
-            batch, self._audit = self._audit, []
-            self._helper.append(batch)
         now = time.monotonic()
         if self._dirty_since_sync and now - self._last_sync >= self._sync_interval:
             self._sync_in_background()
