@@ -220,13 +220,13 @@ class RayExecutor:
         self._connected()
         deltas = list(report.replay)
         note = report.note
+        steered: Steering = steering or _NoSteering()
 
         def noted(delta: dict[str, Any]) -> None:
             deltas.append(delta)
             if note is not None:
                 note(delta)
-            if steering is not None:  # a journaled `s` delta: its messages are delivered
-                steering.noted(delta)
+            steered.noted(delta)  # a journaled `s` delta: its messages are delivered
 
         portable = _portable(ctx)
         pool = self._pool(ctx.node)
@@ -235,8 +235,7 @@ class RayExecutor:
             actor = pool.pick()
             try:
                 return await self._follow(actor, node, portable, list(deltas), call, report,
-                                          emit, placed, noted, unjournaled,
-                                          steering or _NoSteering())  # fmt: skip
+                                          emit, placed, noted, unjournaled, steered)  # fmt: skip
             except self._lost as lost:
                 pool.replace(actor, self._spare)
                 if attempt == self.redispatch:
