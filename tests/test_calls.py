@@ -261,11 +261,27 @@ def test_transcript_keeps_request_metadata_and_full_responses(
     emu: Emulator, tmp_path: Path
 ) -> None:
     emu.script(PRIMARY, two_turns)
+    emu.script(BACKUP, two_turns)
+    emu.fault("overloaded", model=PRIMARY, call=0)  # turn 1 is served by the fallback
     team().run_sync(client=client(emu), run_dir=tmp_path / "run")
     archive = transcript_of(tmp_path / "run", "w0")  # what `flowgraph output --transcript` reads
-    assert [r["turn"] for r in archive["requests"]] == [1, 2]
-    assert archive["requests"][0]["served_by"] == PRIMARY
-    assert archive["requests"][0]["response_id"].startswith("msg_")
+    first, second = archive["requests"]
+    answered = [r for r in emu.requests if r.response_id]
+    assert [r.model for r in answered] == [BACKUP, PRIMARY]
+    for request, sent in zip(archive["requests"], answered, strict=True):
+        assert request["model"] == PRIMARY  # what the node asked for
+        assert request["max_tokens"] == sent.body["max_tokens"]
+        assert request["response_id"] == sent.response_id
+        assert sent.usage is not None
+        assert all(request["usage"][k] == v for k, v in sent.usage.items() if k != "iterations")
+        assert request["betas"] == [] and request["extra"] == []
+    assert (first["turn"], first["served_by"], first["stop_reason"]) == (1, BACKUP, "tool_use")
+    assert [(a["model"], a["outcome"]) for a in first["attempts"]] == [
+        (PRIMARY, "failed"),
+        (BACKUP, "served"),
+    ]
+    assert (second["turn"], second["served_by"], second["stop_reason"]) == (2, PRIMARY, "end_turn")
+    assert second["attempts"] == [{"model": PRIMARY, "outcome": "served", "reason": ""}]
     assert archive["messages"][1]["content"][0]["type"] == "tool_use"
     assert archive["messages"][-1]["content"] == [{"type": "text", "text": "answer"}]
 

@@ -9,7 +9,6 @@ errors back a bounded number of times. Only the final output leaves the node.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import time
@@ -23,6 +22,7 @@ from flowgraph.agent.approvals import Approvals
 from flowgraph.agent.blocks import tool_result
 from flowgraph.agent.consults import REVIEW_PROMPT, AdvisorSession, says_stop
 from flowgraph.agent.native_trace import TOOL_NAME, refuses_native
+from flowgraph.agent.turns import turn_meta
 from flowgraph.declare import templates
 from flowgraph.declare.context import Context
 from flowgraph.declare.nodes import RoleNode
@@ -287,7 +287,7 @@ class _Loop:
             served = await self.call(request, self.node.fallbacks)
         response = served.response
         _record_turn(self.report, self.turn, served)
-        meta = _turn_meta(self.turn, request, served) if self.report.note is not None else None
+        meta = turn_meta(request, served) if self.report.note is not None else None
         if self.advisor:
             self.advisor.note_native(response, self.turn)
         usage = response.usage
@@ -426,23 +426,6 @@ def _with_breakpoint(message: dict[str, Any]) -> dict[str, Any]:
     blocks = [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
     blocks[-1] = {**blocks[-1], "cache_control": CACHE}
     return {**message, "content": blocks}
-
-
-def _turn_meta(turn: int, request: ModelRequest, served: Served) -> dict[str, Any]:
-    """A turn's request metadata, kept in its journal delta and transcript line."""
-    response = served.response
-    return {
-        "turn": turn,
-        "model": request.model,
-        "max_tokens": request.max_tokens,
-        "betas": list(request.betas),
-        "extra": sorted(request.extra),
-        "served_by": served.served_by,
-        "attempts": [dataclasses.asdict(a) for a in served.attempts],
-        "response_id": response.id,
-        "stop_reason": response.stop_reason,
-        "usage": {**response.usage.to_dict(), "iterations": list(response.usage.iterations)},
-    }
 
 
 def _record_turn(report: NodeReport, turn: int, served: Served) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from flowgraph.agent.loop import steering_blocks
+from flowgraph.agent.turns import request_of
 from flowgraph.errors import ConfigError
 from flowgraph.ledger.reader import output_file, steps_of
 from flowgraph.ledger.store import Ledger, LedgerDoc
@@ -58,7 +59,7 @@ def transcript_of(run_dir: Path, node: str) -> dict[str, Any]:
             messages.append({"role": "user", "content": step["content"]})
         elif kind == "a":
             messages.append({"role": "assistant", "content": step["content"]})
-            requests.append(step["meta"])
+            requests.append(request_of(step))
         elif kind == "r":
             _user_blocks(messages, [step["block"]])
         elif kind == "s":
