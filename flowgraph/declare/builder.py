@@ -13,7 +13,7 @@ import difflib
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal
 
 from flowgraph.declare.advisor import Advisor
 from flowgraph.declare.aliases import INHERIT, resolve_model, strength
@@ -33,6 +33,7 @@ from flowgraph.declare.nodes import (
     StepNode,
     Work,
 )
+from flowgraph.declare.refs import Branch, NodeRef, branch_names
 from flowgraph.declare.role import Role
 from flowgraph.errors import GraphError
 from flowgraph.models.endpoints import on_endpoint
@@ -61,57 +62,6 @@ class Declared:
 
     node: Node | Subgraph
     after: list[str] = field(default_factory=list)
-
-
-# What ``>>`` links: a node, a node's name, or a list of them.
-Target: TypeAlias = "NodeRef | str | Sequence[NodeRef | str]"
-
-
-class NodeRef:
-    """A handle to a node, returned by ``Graph.node``; ``a >> b`` makes ``b`` run after ``a``.
-
-    Either side may also be a node's name or a list of nodes and names:
-    ``plan >> "review"``, ``plan >> [api, "ui"]``, ``["api", ui] >> tests``.
-    """
-
-    def __init__(self, graph: Declaration, name: str) -> None:
-        self.graph = graph
-        self.name = name
-
-    def __rshift__(self, other: Target) -> Target:
-        for target in self._names(other, f"{self.name} >> ..."):
-            self.graph._add_dependency(target, self.name)
-        return other
-
-    def __rrshift__(self, other: Target) -> NodeRef:
-        for source in self._names(other, f"... >> {self.name}"):
-            self.graph._add_dependency(self.name, source)
-        return self
-
-    def _names(self, other: object, where: str) -> list[str]:
-        """The node names ``other`` stands for: a node, a name, or a list of them."""
-        items = [other] if isinstance(other, NodeRef | str) else other
-        if not isinstance(items, Sequence):
-            items = [other]
-        names = []
-        for item in items:
-            if isinstance(item, NodeRef):
-                names.append(item.name)
-            elif isinstance(item, str):
-                names.append(item)
-            else:
-                raise GraphError(
-                    f"`{where}`: {item!r} is not a node; link nodes (what graph.node returns), "
-                    "their names, or lists of them"
-                )
-        return names
-
-    def __repr__(self) -> str:
-        return f"NodeRef({self.name!r})"
-
-
-Branch = str | NodeRef | Sequence[str | NodeRef]
-"""The nodes of one branch of a route: a node name or ``NodeRef``, or a sequence of them."""
 
 
 class Declaration:
@@ -347,7 +297,7 @@ class Declaration:
             >>> graph.route("triage", classify, {"easy": "quick", "hard": ["deep", "check"]})
         """
         self._check_new_name(name)
-        targets = {label: _names(nodes) for label, nodes in branches.items()}
+        targets = {label: branch_names(nodes) for label, nodes in branches.items()}
         node = RouteNode(name, self._classifier(name, classifier, task, targets), targets)
         ref = self._declare(name, node, after)
         for target in dict.fromkeys(t for nodes in targets.values() for t in nodes):
@@ -514,9 +464,3 @@ class Declaration:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, nodes={list(self._declared)})"
-
-
-def _names(nodes: Branch) -> tuple[str, ...]:
-    """A branch's node names: one name or ``NodeRef``, or a sequence of them."""
-    many = [nodes] if isinstance(nodes, str | NodeRef) else list(nodes)
-    return tuple(n.name if isinstance(n, NodeRef) else n for n in many)
