@@ -18,7 +18,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from flowgraph.agent.consults import AdvisorSession, Consult, NativeSupport
+from flowgraph.agent.consult_record import Consult
+from flowgraph.agent.consults import AdvisorSession, NativeSupport
 from flowgraph.compile.validation import ValidGraph
 from flowgraph.declare.aliases import resolve_model
 from flowgraph.declare.nodes import RoleNode

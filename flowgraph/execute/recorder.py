@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from flowgraph.agent.consults import Consult
+from flowgraph.agent.consult_record import Consult
 from flowgraph.agent.loop import NodeReport
 from flowgraph.errors import BudgetError, NodeError
 from flowgraph.events import (
