@@ -813,6 +813,20 @@ def _(tmp: Path, _s: ExitStack) -> list[str]:
     return ["resume", "run"]
 
 
+@case("ledger-conversation-not-in-journal", "'write'", "byte 0", "events.jsonl", hint="restore")
+def _(tmp: Path, _s: ExitStack) -> list[str]:
+    run = make_run(tmp)  # its first journal line is no step of `write`
+    edit_ledger(run, lambda d: d["nodes"]["write"].update(conversation_at=0))
+    return ["resume", "run"]
+
+
+@case("ledger-conversation-past-journal", "'write'", "outside", "events.jsonl", hint="restore")
+def _(tmp: Path, _s: ExitStack) -> list[str]:
+    run = make_run(tmp)
+    edit_ledger(run, lambda d: d["nodes"]["write"].update(conversation_at=10**9))
+    return ["status", "run"]
+
+
 @case("ledger-schema-version-string", "ledger.json", "schema_version", hint="restore")
 def _(tmp: Path, _s: ExitStack) -> list[str]:
     run = make_run(tmp)

@@ -5,6 +5,7 @@ what was in flight at the kill may repeat."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -146,11 +147,60 @@ def test_an_interrupted_node_carries_on_in_process_without_asking_again(tmp_path
     assert len(model.requests) == 3
     record = Ledger.read(tmp_path / "run").nodes["worker"]
     assert [d["k"] for d in record.conversation] == ["task", "a", "r", "a", "r", "a"]
+    # The snapshot holds no step of it, only where its first one is in the journal.
+    saved = json.loads((tmp_path / "run" / "ledger.json").read_text())["nodes"]["worker"]
+    assert "conversation" not in saved
+    journal = (tmp_path / "run" / "events.jsonl").read_bytes()
+    head = json.loads(journal[saved["conversation_at"] :].split(b"\n")[0])
+    assert head["n"] == "worker" and head["t"]["k"] == "task"
     result = g.run_sync(run_dir=tmp_path / "run")
     assert result.ok and result.outputs["worker"] == "done"
     assert ran == [1, 2, 3, 3, 4, 5]  # only the call in flight at the stop ran again
     assert len(model.requests) == 6  # turns 4, 5 and 6: none of the first three again
-    assert Ledger.read(tmp_path / "run").nodes["worker"].turns == 6
+    done = Ledger.read(tmp_path / "run").nodes["worker"]
+    assert done.turns == 6 and done.conversation_at is None
+
+
+def test_a_run_stopped_under_schema_1_carries_on_and_survives_a_second_stop(
+    tmp_path: Path,
+) -> None:
+    """A ledger written before schema 2 kept a stopped attempt's steps in ledger.json. The
+    next process carries on from them, and journals them again so that its own snapshots can
+    point at them: a second stop loses no turn either."""
+    ran: list[int] = []
+    stops = {3, 5}  # Ctrl-C in the third call, and again in the fourth (the fifth run)
+
+    async def tick(i: int) -> str:
+        """Record a tick."""
+        ran.append(i)
+        if len(ran) in stops:
+            stops.discard(len(ran))
+            raise KeyboardInterrupt
+        return f"tick {i}"
+
+    model = ScriptedModel({"worker": [tool_call("tick", i=i) for i in range(1, 6)] + ["done"]})
+    g = Graph("ticks", client=model)
+    g.node("worker", Role("worker", "You tick.", tools=[Tool(tick)]), "Tick five times.")
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        g.run_sync(run_dir=run)
+    gc.collect()  # the tasks a stop leaves are finalized here, not in the middle of a later test
+    steps = Ledger.read(run).nodes["worker"].conversation
+    data = json.loads((run / "ledger.json").read_text())  # as schema 1 wrote it
+    data["schema_version"] = 1
+    record = data["nodes"]["worker"]
+    del record["conversation_at"]
+    record["conversation"] = steps[1:]  # schema 1 ledgers from before the task step, too
+    (run / "ledger.json").write_text(json.dumps(data))
+    with pytest.raises(KeyboardInterrupt):
+        g.run_sync(run_dir=run)  # carries on at turn 3's call, stops after the fourth
+    gc.collect()
+    assert ran == [1, 2, 3, 3, 4]
+    assert len(model.requests) == 4
+    result = g.run_sync(run_dir=run)
+    assert result.ok and result.outputs["worker"] == "done"
+    assert ran == [1, 2, 3, 3, 4, 4, 5]  # each stop repeats only the call it interrupted
+    assert len(model.requests) == 6  # every turn asked once
 
 
 def test_a_changed_node_starts_its_conversation_over(tmp_path: Path) -> None:

@@ -37,6 +37,9 @@ from flowgraph.status import NodeStatus, Paused, RunStatus
 
 __all__ = ["Handover", "Recorder", "RunState", "storable"]
 
+# The record fields that drop an attempt's conversation (the journal keeps its steps).
+_START_OVER: dict[str, Any] = {"conversation": [], "conversation_at": None}
+
 
 @dataclass(slots=True)
 class RunState:
@@ -149,7 +152,7 @@ class Recorder:
         changed = record is not None and record.fingerprint != fingerprint and record.conversation
         self.ledger.set_node(
             name, status=NodeStatus.PENDING, fingerprint=fingerprint, kind=kind, role=role,
-            **({"conversation": []} if changed else {}),  # a changed node starts over
+            **(_START_OVER if changed else {}),  # a changed node starts over
         )  # fmt: skip
 
     def reused(self, name: str) -> None:
@@ -178,7 +181,7 @@ class Recorder:
             record, status=NodeStatus.RUNNING, kind=kind, parent=parent, fingerprint=fingerprint,
             role=role, attempts=(previous.attempts if previous else 0) + 1,
             started_at=now_iso(), finished_at=None, error=None, placed=None,
-            **({"conversation": []} if changed else {}),
+            **(_START_OVER if changed else {}),
         )  # fmt: skip
         if self._listening:  # the progress view shows a pattern's parts as they go
             self.emit(NodeStarted(record, self.doc.nodes[record].attempts, model, parent))
@@ -304,7 +307,7 @@ class Recorder:
             "served": report.served,
         }
         if ended and report.note is not None:
-            fields["conversation"] = []
+            fields.update(_START_OVER)
         if report.advisor is not None:
             fields["consults"] = [c.to_record() for c in report.advisor.consults]
         return fields

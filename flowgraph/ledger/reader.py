@@ -130,8 +130,10 @@ def load(path: Path) -> tuple[LedgerDoc, int]:
             f"{journal} {have} than {LEDGER_FILE} says it was ({offset} bytes); restore both "
             "from a backup or start a new run in another directory"
         )
+    starts = _conversation_starts(doc, file, offset)
     if size > offset:
         offset = _replay(doc, journal, offset, size)
+    _conversations(doc, journal, starts)
     _check_inbox(path, doc)
     return doc, offset
 
@@ -214,7 +216,7 @@ def _replay(doc: LedgerDoc, journal: Path, offset: int, size: int) -> int:
         raise LedgerError(f"cannot read {journal} ({exc.strerror}); fix its permissions") from None
     lines = tail.split(b"\n")
     for line in lines[:-1]:  # the last piece is torn (or empty)
-        problem = _apply(doc, line)
+        problem = _apply(doc, line, offset)
         if problem is not None:
             number = _line_number(journal, offset)
             raise LedgerCorruptError(
@@ -246,6 +248,74 @@ def steps_of(run_dir: Path, name: str) -> list[dict[str, Any]]:
     return steps
 
 
+def _conversation_starts(doc: LedgerDoc, file: Path, snapshot_at: int) -> dict[str, int]:
+    """Where the snapshot says each attempt in progress began in the journal: before the
+    snapshot's own offset, or it is refused."""
+    starts = {n: r.conversation_at for n, r in doc.nodes.items() if r.conversation_at is not None}
+    for name, start in starts.items():
+        if not 0 <= start < snapshot_at:
+            raise LedgerCorruptError(
+                f"{file} says the conversation of node {name!r} starts at byte {start} of "
+                f"{JOURNAL_FILE}, outside the {snapshot_at} bytes it covers; {FIX}"
+            )
+    return starts
+
+
+def _conversations(doc: LedgerDoc, journal: Path, starts: dict[str, int]) -> None:
+    """Give each record whose attempt in progress began before the snapshot (which keeps only
+    where, ``starts``) the steps the journal holds for it from there to the snapshot; the
+    replay after it added the rest (unless that attempt ended, or another began, in it). One
+    read, from the first start on; only those records' steps are parsed."""
+    starts = {n: at for n, at in starts.items() if doc.nodes[n].conversation_at == at}
+    if not starts:
+        return
+    snapshot_at = doc.journal.offset
+    first = min(starts.values())
+    try:
+        with journal.open("rb") as fh:
+            fh.seek(first)
+            region = fh.read(snapshot_at - first)
+    except OSError as exc:
+        raise LedgerError(f"cannot read {journal} ({exc.strerror}); fix its permissions") from None
+    found = _steps_from(journal, region, first, starts)
+    for name, start in starts.items():
+        head = found.get(name)
+        if not head or head[0].get("k") != "task":
+            raise LedgerCorruptError(
+                f"{journal.parent / LEDGER_FILE} says the conversation of node {name!r} starts "
+                f"at byte {start} of {journal}, but none of its steps starts there; {FIX}"
+            )
+        record = doc.nodes[name]
+        record.conversation = head + record.conversation
+
+
+def _steps_from(
+    journal: Path, region: bytes, at: int, starts: dict[str, int]
+) -> dict[str, list[dict[str, Any]]]:
+    """The steps of each record in ``starts`` from its start on, in ``region`` (the journal's
+    bytes from ``at``): the lines found by the bytes that begin a step line of that record."""
+    prefixes: dict[int, dict[bytes, str]] = {}  # by length: '{"n": "<name>", "t": ' -> name
+    for name in starts:
+        prefix = json.dumps({"n": name, "t": 0})[:-2].encode()
+        prefixes.setdefault(len(prefix), {})[prefix] = name
+    found: dict[str, list[dict[str, Any]]] = {}
+    for line in region.split(b"\n")[:-1]:
+        owner = next((n for k, by in prefixes.items() if (n := by.get(line[:k]))), None)
+        if owner is not None and at >= starts[owner]:
+            entry = _entry(line)
+            if isinstance(entry, str) or entry.t is None:
+                number = _line_number(journal, at)
+                raise LedgerCorruptError(
+                    f"{journal} line {number} is not a ledger update ({entry}); {FIX}"
+                )
+            if at == starts[owner]:
+                found[owner] = []
+            if owner in found:
+                found[owner].append(entry.t)
+        at += len(line) + 1
+    return found
+
+
 def _entry(line: bytes) -> JournalEntry | str:
     """One journal line, checked; or why it is not one flowgraph wrote."""
     try:
@@ -263,8 +333,9 @@ def _entry(line: bytes) -> JournalEntry | str:
     return entry.problem() or entry
 
 
-def _apply(doc: LedgerDoc, line: bytes) -> str | None:
-    """Apply one journal line; why not, if it is not one flowgraph wrote."""
+def _apply(doc: LedgerDoc, line: bytes, at: int) -> str | None:
+    """Apply one journal line (it starts at byte ``at``); why not, if it is not one flowgraph
+    wrote."""
     entry = _entry(line)
     if isinstance(entry, str):
         return entry
@@ -277,6 +348,8 @@ def _apply(doc: LedgerDoc, line: bytes) -> str | None:
     if record is None:
         record = doc.nodes[entry.n] = NodeRecord()
     if entry.t is not None:
+        if entry.t["k"] == "task":  # a new attempt starts here
+            record.conversation, record.conversation_at = [], at
         record.conversation.append(entry.t)
         return None
     for key, value in changes.items():

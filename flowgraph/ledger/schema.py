@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any, Literal, NotRequired, get_type_hints
+from typing import Annotated, Any, Literal, NotRequired, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
 from typing_extensions import TypedDict  # pydantic needs this TypedDict on Python 3.11
@@ -27,7 +27,9 @@ __all__ = [
     "now_iso",
 ]
 
-SCHEMA_VERSION = 1
+# 2: a role node's conversation in progress is no longer in ledger.json, only where it starts
+# in the journal (``conversation_at``); schema 1 ledgers, which hold the steps, are still read.
+SCHEMA_VERSION = 2
 
 _last_stamp: tuple[int, str] = (-1, "")
 
@@ -92,16 +94,19 @@ class NodeRecord:
 
     # A checklist's own items ({"name", "passes"}), so two checklists never share one list.
     items: list[dict[str, Any]] = field(default_factory=list)
-    # The turn-level journal of the attempt in progress: each model turn, tool result and
-    # message as it happened (journaled as deltas). Kept while the node runs or was stopped,
-    # so a resumed attempt carries on without paying again; cleared when it passes or fails.
-    conversation: list[dict[str, Any]] = field(default_factory=list)
+    # The attempt in progress, step by step (each model turn, tool result and message as it
+    # happened, journaled as deltas): kept while the node runs or was stopped, so a resumed
+    # attempt carries on without paying again; cleared when it passes or fails. ledger.json
+    # keeps only where its first step (``task``) is in the journal, which holds the steps: a
+    # snapshot never writes a conversation again; reading the ledger takes them from there.
+    conversation: Annotated[list[dict[str, Any]], Field(exclude=True)] = field(default_factory=list)
+    conversation_at: int | None = None
 
     def summary(self) -> dict[str, Any]:
         """The record without its output and per-turn detail, for status listings."""
         data = asdict(self)
         del data["output"], data["served"], data["spend"], data["steering"]
-        del data["items"], data["latency"], data["conversation"]
+        del data["items"], data["latency"], data["conversation"], data["conversation_at"]
         return data
 
 

@@ -92,6 +92,7 @@ class Ledger:
         self._lock = lock
         self._sync_interval = sync_interval
         self._pending: list[bytes] = []
+        self._queued = 0  # the bytes in _pending: where the next line lands is _offset + this
         self._flush_scheduled = False
         self._fd: int | None = None
         self._offset = doc.journal.offset
@@ -195,7 +196,21 @@ class Ledger:
         except BaseException:
             lock.release()
             raise
-        return cls(doc, path, lock, sync_interval)
+        ledger = cls(doc, path, lock, sync_interval)
+        ledger._anchor_conversations()
+        return ledger
+
+    def _anchor_conversations(self) -> None:
+        """A ledger of schema 1 kept a stopped attempt's steps in ``ledger.json``; from
+        schema 2 on the snapshot keeps only where they start in the journal. Journal them again
+        (once), so the next snapshot can point at them: a second crash loses nothing either."""
+        for name, record in self.doc.nodes.items():
+            if record.conversation and record.conversation_at is None:
+                steps = record.conversation
+                if steps[0]["k"] != "task":  # journaled before attempts had a head: unknown
+                    steps = [{"k": "task", "attempt": record.attempts, "content": ""}, *steps]
+                for step in steps:
+                    self.note_turn(name, step)
 
     @staticmethod
     def read(run_dir: str | Path) -> LedgerDoc:
@@ -266,7 +281,11 @@ class Ledger:
         delta: the request is never written again). A run without a directory keeps none."""
         if self._fd is None or self.failure is not None:
             return
-        self.node(name).conversation.append(delta)
+        record = self.node(name)
+        if delta["k"] == "task":  # a new attempt: the snapshot points at its first step
+            record.conversation = []
+            record.conversation_at = self._offset + self._queued
+        record.conversation.append(delta)
         self._journal({"n": name, "t": delta})
 
     def update_run(self, **fields: Any) -> None:
@@ -305,6 +324,7 @@ class Ledger:
 
     def _queue(self, line: bytes) -> None:
         self._pending.append(line)
+        self._queued += len(line)
         self._schedule_flush()
 
     def _schedule_flush(self) -> None:
@@ -330,6 +350,7 @@ class Ledger:
         if self._pending:
             data = b"".join(self._pending)
             self._pending.clear()
+            self._queued = 0
             try:
                 write_all(self._fd, data)
             except OSError as exc:
@@ -354,6 +375,7 @@ class Ledger:
         with contextlib.suppress(OSError):  # a torn last line is dropped by the reader anyway
             os.ftruncate(self._fd, self._offset)
         self._pending.clear()
+        self._queued = 0
         if self.failure is not None:
             return
         self.failure = LedgerWriteError(
