@@ -166,6 +166,16 @@ def _read(file: Path) -> bytes:
         raise LedgerError(f"cannot read {file} ({exc.strerror}); fix its permissions") from None
 
 
+def _read_range(file: Path, start: int, end: int) -> bytes:
+    """Bytes ``start`` to ``end`` of ``file``."""
+    try:
+        with file.open("rb") as fh:
+            fh.seek(start)
+            return fh.read(end - start)
+    except OSError as exc:
+        raise LedgerError(f"cannot read {file} ({exc.strerror}); fix its permissions") from None
+
+
 def _parse(file: Path) -> LedgerDoc:
     raw = _read(file)
     if not raw.strip():
@@ -208,13 +218,7 @@ def _parse(file: Path) -> LedgerDoc:
 
 def _replay(doc: LedgerDoc, journal: Path, offset: int, size: int) -> int:
     """Apply journal lines from ``offset``; only a torn last line (no newline) is left out."""
-    try:
-        with journal.open("rb") as fh:
-            fh.seek(offset)
-            tail = fh.read(size - offset)
-    except OSError as exc:
-        raise LedgerError(f"cannot read {journal} ({exc.strerror}); fix its permissions") from None
-    lines = tail.split(b"\n")
+    lines = _read_range(journal, offset, size).split(b"\n")
     for line in lines[:-1]:  # the last piece is torn (or empty)
         problem = _apply(doc, line, offset)
         if problem is not None:
@@ -271,13 +275,7 @@ def _conversations(doc: LedgerDoc, journal: Path, starts: dict[str, int]) -> Non
         return
     snapshot_at = doc.journal.offset
     first = min(starts.values())
-    try:
-        with journal.open("rb") as fh:
-            fh.seek(first)
-            region = fh.read(snapshot_at - first)
-    except OSError as exc:
-        raise LedgerError(f"cannot read {journal} ({exc.strerror}); fix its permissions") from None
-    found = _steps_from(journal, region, first, starts)
+    found = _steps_from(journal, _read_range(journal, first, snapshot_at), first, starts)
     for name, start in starts.items():
         head = found.get(name)
         if not head or head[0].get("k") != "task":
@@ -380,14 +378,8 @@ def inbox_messages(
     size = _size(inbox)
     if size <= offset:
         return [], offset
-    try:
-        with inbox.open("rb") as fh:
-            fh.seek(offset)
-            tail = fh.read(size - offset)
-    except OSError as exc:
-        raise LedgerError(f"cannot read {inbox} ({exc.strerror}); fix its permissions") from None
     messages = []
-    lines = tail.split(b"\n")
+    lines = _read_range(inbox, offset, size).split(b"\n")
     for line in lines[:-1]:
         problem, message = _message(line, nodes)
         if message is None:
