@@ -14,8 +14,8 @@ is rewritten when enough time has passed that its cost stays a small share of th
 close. A killed process
 therefore loses nothing it had written; a machine crash loses at most the last ``sync_interval``.
 The journal is never cut short: it keeps every step of every role node's conversation, the only
-transcript there is (a snapshot drops an attempt's steps once it ends; ``reader.steps_of``
-reads them back).
+transcript there is (``reader.steps_of`` reads it back) and what a resumed attempt carries on
+from; the snapshot keeps only where each unfinished attempt's steps begin.
 
 The ledger knows nothing of models or graphs: it stores node records by name.
 """
@@ -65,6 +65,7 @@ from flowgraph.ledger.schema import (
     NodeRecord,
     now_iso,
 )
+from flowgraph.ledger.upgrade import anchor_conversations
 from flowgraph.status import NodeStatus
 
 __all__ = [
@@ -197,20 +198,8 @@ class Ledger:
             lock.release()
             raise
         ledger = cls(doc, path, lock, sync_interval)
-        ledger._anchor_conversations()
+        anchor_conversations(ledger.doc, ledger.note_turn)  # a schema 1 ledger's, if any
         return ledger
-
-    def _anchor_conversations(self) -> None:
-        """A ledger of schema 1 kept a stopped attempt's steps in ``ledger.json``; from
-        schema 2 on the snapshot keeps only where they start in the journal. Journal them again
-        (once), so the next snapshot can point at them: a second crash loses nothing either."""
-        for name, record in self.doc.nodes.items():
-            if record.conversation and record.conversation_at is None:
-                steps = record.conversation
-                if steps[0]["k"] != "task":  # journaled before attempts had a head: unknown
-                    steps = [{"k": "task", "attempt": record.attempts, "content": ""}, *steps]
-                for step in steps:
-                    self.note_turn(name, step)
 
     @staticmethod
     def read(run_dir: str | Path) -> LedgerDoc:
