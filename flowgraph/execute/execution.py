@@ -11,6 +11,7 @@ dependents.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -251,6 +252,10 @@ class Execution:
             raise
         finally:
             poller.cancel()
+            # Wait for it to end: a run stopped by an exception that escapes the event loop
+            # (KeyboardInterrupt raised in a tool) would leave it pending, destroyed later.
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
             self.recorder.read_inbox()
         return self._finish()
 
