@@ -20,6 +20,7 @@ import pytest
 
 from flowgraph import Graph, Ledger, Role, Tool
 from flowgraph.cli.output import transcript_of
+from flowgraph.ledger.reader import steps_of
 from flowgraph.testing import Emulator, Reply, ScriptedModel
 from flowgraph.testing.scripted import text, tool_call
 
@@ -126,7 +127,7 @@ def test_a_node_killed_mid_conversation_resumes_at_its_turn(tmp_path: Path) -> N
     doc = Ledger.read(run_dir)
     worker = doc.nodes["worker"]
     assert doc.status == "passed" and worker.output == "ticked ten times"
-    assert worker.turns == CALLS + 1 and worker.conversation == []
+    assert worker.turns == CALLS + 1 and worker.conversation_at is None
     # One attempt across both processes: its transcript holds every turn once, in order.
     messages = transcript_of(run_dir, "worker")["messages"]
     answers = [m for m in messages if m["role"] == "assistant"]
@@ -156,8 +157,14 @@ def test_an_interrupted_node_carries_on_in_process_without_asking_again(tmp_path
     with pytest.raises(KeyboardInterrupt):
         g.run_sync(run_dir=tmp_path / "run")
     assert len(model.requests) == 3
-    record = Ledger.read(tmp_path / "run").nodes["worker"]
-    assert [d["k"] for d in record.conversation] == ["task", "a", "r", "a", "r", "a"]
+    assert [d["k"] for d in steps_of(tmp_path / "run", "worker")] == [
+        "task",
+        "a",
+        "r",
+        "a",
+        "r",
+        "a",
+    ]
     # The snapshot holds no step of it, only where its first one is in the journal.
     saved = json.loads((tmp_path / "run" / "ledger.json").read_text())["nodes"]["worker"]
     assert "conversation" not in saved
@@ -195,7 +202,7 @@ def test_a_run_stopped_under_schema_1_carries_on_and_survives_a_second_stop(
     run = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
         g.run_sync(run_dir=run)
-    steps = Ledger.read(run).nodes["worker"].conversation
+    steps = steps_of(run, "worker")
     data = json.loads((run / "ledger.json").read_text())  # as schema 1 wrote it
     data["schema_version"] = 1
     record = data["nodes"]["worker"]
@@ -227,7 +234,7 @@ def test_a_changed_node_starts_its_conversation_over(tmp_path: Path) -> None:
     g.node("worker", Role("worker", "You tick.", tools=[Tool(tick)]), "Tick.")
     with pytest.raises(KeyboardInterrupt):
         g.run_sync(run_dir=tmp_path / "run")
-    assert Ledger.read(tmp_path / "run").nodes["worker"].conversation != []
+    assert Ledger.read(tmp_path / "run").nodes["worker"].conversation_at is not None
     fresh = ScriptedModel({"worker": ["done at once"]})
     changed = Graph("ticks", client=fresh)
     changed.node("worker", Role("worker", "You tick, carefully.", tools=[Tool(tick)]), "Tick.")

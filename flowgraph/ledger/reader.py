@@ -101,8 +101,10 @@ def is_leftover(path: Path) -> bool:
     return True
 
 
-def load(path: Path) -> tuple[LedgerDoc, int]:
-    """Parse the snapshot and replay the journal lines written after it."""
+def load(path: Path, *, conversations: bool = False) -> tuple[LedgerDoc, int]:
+    """Parse the snapshot and replay the journal lines written after it. With
+    ``conversations``, also give each unfinished attempt its steps from the journal (what the
+    process that takes a run over carries on from); without, records hold none."""
     if not path.is_dir():
         raise LedgerError(
             f"{path} is not a run directory; pass the directory that holds {LEDGER_FILE}"
@@ -133,7 +135,12 @@ def load(path: Path) -> tuple[LedgerDoc, int]:
     starts = _conversation_starts(doc, file, offset)
     if size > offset:
         offset = _replay(doc, journal, offset, size)
-    _conversations(doc, journal, starts)
+    if conversations:
+        _conversations(doc, journal, starts)
+    else:  # a reader: the replay's steps alone would be half a conversation
+        for record in doc.nodes.values():
+            if record.conversation:
+                record.conversation = []
     _check_inbox(path, doc)
     return doc, offset
 

@@ -176,7 +176,7 @@ class Ledger:
         """
         path = Path(run_dir)
         seen = stamp(path)
-        doc, offset = load(path)  # refuse a bad ledger before touching anything
+        doc, offset = load(path, conversations=True)  # refuse a bad one before any change
         if graph is not None and doc.graph.name != graph:
             raise LedgerMismatchError(
                 f"{path} holds a run of graph {doc.graph.name!r}, not {graph!r}; resume it with "
@@ -188,7 +188,7 @@ class Ledger:
         lock = acquire(path)
         try:
             if stamp(path) != seen:  # the last holder wrote while we were reading: read again
-                doc, offset = load(path)
+                doc, offset = load(path, conversations=True)
             # load() accepted every line before ``offset``: what follows is only a torn last
             # line (no newline), the one thing a crash mid-append leaves and that may go.
             truncate_torn_tail(path / JOURNAL_FILE, offset)
@@ -203,7 +203,8 @@ class Ledger:
 
     @staticmethod
     def read(run_dir: str | Path) -> LedgerDoc:
-        """Read a run's current state without taking it over (another process may drive it)."""
+        """Read a run's current state without taking it over (another process may drive it).
+        Records hold no conversation steps: ``reader.steps_of`` reads those from the journal."""
         return load(Path(run_dir))[0]
 
     @staticmethod

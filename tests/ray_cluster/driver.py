@@ -224,7 +224,11 @@ def coordinator_dies(out: Path, executor: RayExecutor) -> dict[str, Any]:
                 continue
             items = items_of(run_dir)
             passed = [n for n, r in items.items() if r.status == "passed"]
-            journaled = [n for n, r in items.items() if r.status == "running" and r.conversation]
+            journaled = [
+                n
+                for n, r in items.items()
+                if r.status == "running" and r.conversation_at is not None
+            ]
             if len(passed) >= 8 and journaled:
                 first.kill()
                 at_kill = {"passed": passed, "journaled": journaled}
