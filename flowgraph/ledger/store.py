@@ -203,8 +203,7 @@ class Ledger:
 
     @staticmethod
     def read(run_dir: str | Path) -> LedgerDoc:
-        """Read a run's current state without taking it over (another process may drive it).
-        Records hold no conversation steps: ``reader.steps_of`` reads those from the journal."""
+        """A run's state, not taken over (another process may drive it); no conversation steps."""
         return load(Path(run_dir))[0]
 
     @staticmethod
