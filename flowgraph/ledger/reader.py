@@ -229,20 +229,15 @@ def _replay(doc: LedgerDoc, journal: Path, offset: int, size: int) -> int:
     for line in lines[:-1]:  # the last piece is torn (or empty)
         problem = _apply(doc, line, offset)
         if problem is not None:
-            number = _line_number(journal, offset)
-            raise LedgerCorruptError(
-                f"{journal} line {number} is not a ledger update ({problem}); nothing was "
-                f"changed: {FIX}"
-            )
+            raise _bad_line(journal, _line_number(journal, offset), problem)
         offset += len(line) + 1
     return offset
 
 
 def steps_of(run_dir: Path, name: str) -> list[dict[str, Any]]:
     """Every conversation step the journal holds for record ``name``, all its attempts, in the
-    order they happened: its transcript. The snapshot forgets an attempt's steps once it ends;
-    the journal, never cut short, keeps them. Refused like a read: any bad line but a torn last
-    one."""
+    order they happened: its transcript (the snapshot never holds steps; the journal, never cut
+    short, keeps them all). Refused like a read: any bad line but a torn last one."""
     journal = run_dir / JOURNAL_FILE
     if regular_file(journal) is None:
         return []
@@ -251,9 +246,7 @@ def steps_of(run_dir: Path, name: str) -> list[dict[str, Any]]:
     for number, line in enumerate(lines[:-1], 1):  # the last piece is torn (or empty)
         entry = _entry(line)
         if isinstance(entry, str):
-            raise LedgerCorruptError(
-                f"{journal} line {number} is not a ledger update ({entry}); {FIX}"
-            )
+            raise _bad_line(journal, number, entry)
         if entry.n == name and entry.t is not None:
             steps.append(entry.t)
     return steps
@@ -309,16 +302,19 @@ def _steps_from(
         if owner is not None and at >= starts[owner]:
             entry = _entry(line)
             if isinstance(entry, str) or entry.t is None:
-                number = _line_number(journal, at)
-                raise LedgerCorruptError(
-                    f"{journal} line {number} is not a ledger update ({entry}); {FIX}"
-                )
+                raise _bad_line(journal, _line_number(journal, at), str(entry))
             if at == starts[owner]:
                 found[owner] = []
             if owner in found:
                 found[owner].append(entry.t)
         at += len(line) + 1
     return found
+
+
+def _bad_line(journal: Path, number: int, why: str) -> LedgerCorruptError:
+    return LedgerCorruptError(
+        f"{journal} line {number} is not a ledger update ({why}); nothing was changed: {FIX}"
+    )
 
 
 def _entry(line: bytes) -> JournalEntry | str:
