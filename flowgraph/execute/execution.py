@@ -35,6 +35,7 @@ from flowgraph.events import RunStarted
 from flowgraph.execute.calls import CallPath, check_credentials, default_client, resolve_limits
 from flowgraph.execute.emitter import Emitter
 from flowgraph.execute.executor import Placed, runs_anywhere
+from flowgraph.execute.heap import run_heap
 from flowgraph.execute.opening import Workplace, open_ledger
 from flowgraph.execute.options import RunOptions
 from flowgraph.execute.recorder import Recorder, RunState, storable
@@ -66,6 +67,16 @@ async def run_graph(
     inbox: Inbox | None = None,
 ) -> RunResult:
     """Run (or resume) ``valid`` with ``options``; see ``Graph.run``."""
+    with run_heap():
+        return await _run_graph(valid, input, options, inbox)
+
+
+async def _run_graph(
+    valid: ValidGraph,
+    input: Mapping[str, Any] | None,
+    options: RunOptions,
+    inbox: Inbox | None,
+) -> RunResult:
     new = not (options.run_dir and Ledger.exists(options.run_dir))
     options = options.with_endpoints()
     if options.client is None and new and _has_role_tasks(valid):
