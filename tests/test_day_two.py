@@ -162,3 +162,28 @@ def test_output_shows_a_nodes_result_and_transcript(tmp_path: Path, cli: Cli) ->
     assert raw["node"] == "b" and raw["messages"]
     missing = cli("output", "r", "../etc", cwd=tmp_path)
     assert missing.returncode == 2 and "its nodes are: a, b, c" in missing.stderr
+
+
+def test_the_read_aloud_transcript_cuts_a_long_tool_result_and_json_keeps_it(
+    tmp_path: Path, cli: Cli
+) -> None:
+    (tmp_path / "big.py").write_text(
+        "from flowgraph import Graph, Role\n"
+        "from flowgraph.testing import ScriptedModel, tool_call\n"
+        "def dump() -> str:\n"
+        "    '''Print the whole log.'''\n"
+        "    return 'x' * 5000 + 'END'\n"
+        "client = ScriptedModel({'r': [tool_call('dump'), 'read it']})\n"
+        "graph = Graph('big', client=client)\n"
+        "graph.node('r', Role('ops', 'You read logs.', tools=[dump]), 'Read the log')\n"
+    )
+    assert cli("run", "big.py", "--run-dir", "run", cwd=tmp_path).returncode == 0
+    talk = cli("output", "run", "r", "--transcript", cwd=tmp_path)
+    assert talk.returncode == 0, talk.stderr
+    (result,) = [line for line in talk.stdout.splitlines() if "tool result" in line]
+    assert len(result) < 600 and "END" not in result
+    assert result.endswith("(4,503 more characters: --json shows them all)"), result
+    raw = json.loads(cli("output", "run", "r", "--transcript", "--json", cwd=tmp_path).stdout)
+    results = [b for m in raw["messages"] if isinstance(m["content"], list) for b in m["content"]
+               if b.get("type") == "tool_result"]  # fmt: skip
+    assert results[0]["content"] == "x" * 5000 + "END"

@@ -81,7 +81,8 @@ def _user_blocks(messages: list[dict[str, Any]], blocks: list[Any]) -> None:
 
 
 def render_transcript(archive: dict[str, Any]) -> str:
-    """The conversation for a person: who said what, tool calls and results in one line each."""
+    """The conversation for a person: who said what, and each tool call and result cut to
+    ``SHOWN`` characters (``--json`` has them whole)."""
     lines: list[str] = []
     for message in archive.get("messages", []):
         role = message.get("role", "?")
@@ -92,16 +93,25 @@ def render_transcript(archive: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+SHOWN = 500  # characters of a tool call's input or a tool's result
+
+
 def _block_text(block: Any) -> str:
     if not isinstance(block, dict):
-        return str(block)
+        return _cut(str(block))
     kind = block.get("type")
     if kind == "text":
         return str(block.get("text", ""))
     if kind == "tool_use":
-        return f"tool call {block.get('name')}({json.dumps(block.get('input', {}))})"
+        return f"tool call {block.get('name')}({_cut(json.dumps(block.get('input', {})))})"
     if kind == "tool_result":
         content = block.get("content", "")
         text = content if isinstance(content, str) else json.dumps(content)
-        return f"tool result: {text}"
-    return f"({kind}) {json.dumps(block)[:200]}"
+        return f"tool result: {_cut(text)}"
+    return f"({kind}) {_cut(json.dumps(block))}"
+
+
+def _cut(text: str) -> str:
+    if len(text) <= SHOWN:
+        return text
+    return f"{text[:SHOWN]}… ({len(text) - SHOWN:,} more characters: --json shows them all)"
