@@ -117,16 +117,23 @@ def test_output_shows_the_transcript_of_a_node_whose_name_is_no_file_name(
     tmp_path: Path, cli: Cli
 ) -> None:
     """The transcript is read from the journal by the node's name, whatever the name."""
-    (tmp_path / "plan.py").write_text(
+    source = (
         "from flowgraph import Graph, Role\n"
         "from flowgraph.testing import ScriptedModel\n"
         "graph = Graph('plan', client=ScriptedModel(default='the plan'))\n"
         "graph.node('Plan', Role('architect', 'You plan.'), 'Plan it')\n"
     )
-    assert cli("run", "plan.py", "--run-dir", "r", cwd=tmp_path).returncode == 0
-    talk = cli("output", "r", "Plan", "--transcript", cwd=tmp_path)
+    talk = transcript_after_run(tmp_path, cli, source, "Plan")
+    assert talk.splitlines() == ["[user] Plan it", "[assistant] the plan"]
+
+
+def transcript_after_run(tmp_path: Path, cli: Cli, source: str, node: str) -> str:
+    """`flowgraph output run NODE --transcript` after `flowgraph run` of a graph file."""
+    (tmp_path / "graph.py").write_text(source)
+    assert cli("run", "graph.py", "--run-dir", "run", cwd=tmp_path).returncode == 0
+    talk = cli("output", "run", node, "--transcript", cwd=tmp_path)
     assert talk.returncode == 0, talk.stderr
-    assert talk.stdout.splitlines() == ["[user] Plan it", "[assistant] the plan"]
+    return talk.stdout
 
 
 def test_output_refuses_a_transcript_from_a_damaged_journal_and_changes_nothing(
@@ -167,7 +174,7 @@ def test_output_shows_a_nodes_result_and_transcript(tmp_path: Path, cli: Cli) ->
 def test_the_read_aloud_transcript_cuts_a_long_tool_result_and_json_keeps_it(
     tmp_path: Path, cli: Cli
 ) -> None:
-    (tmp_path / "big.py").write_text(
+    source = (
         "from flowgraph import Graph, Role\n"
         "from flowgraph.testing import ScriptedModel, tool_call\n"
         "def dump() -> str:\n"
@@ -177,10 +184,8 @@ def test_the_read_aloud_transcript_cuts_a_long_tool_result_and_json_keeps_it(
         "graph = Graph('big', client=client)\n"
         "graph.node('r', Role('ops', 'You read logs.', tools=[dump]), 'Read the log')\n"
     )
-    assert cli("run", "big.py", "--run-dir", "run", cwd=tmp_path).returncode == 0
-    talk = cli("output", "run", "r", "--transcript", cwd=tmp_path)
-    assert talk.returncode == 0, talk.stderr
-    (result,) = [line for line in talk.stdout.splitlines() if "tool result" in line]
+    talk = transcript_after_run(tmp_path, cli, source, "r")
+    (result,) = [line for line in talk.splitlines() if "tool result" in line]
     assert len(result) < 600 and "END" not in result
     assert result.endswith("(4,503 more characters: --json shows them all)"), result
     raw = json.loads(cli("output", "run", "r", "--transcript", "--json", cwd=tmp_path).stdout)
