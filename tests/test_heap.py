@@ -112,3 +112,22 @@ def test_runs_going_on_at_once_share_one_freeze_until_the_last_ends() -> None:
     assert seen["short"] > 0
     assert seen["long, after the short run ended"] > 0
     assert gc.get_freeze_count() == 0
+
+
+def test_a_cancelled_run_gives_the_heap_back() -> None:
+    async def slow(ctx: Context) -> None:
+        await asyncio.sleep(10)
+
+    g = Graph("cancelled")
+    g.node("slow", slow)
+
+    async def cancel_midway() -> None:
+        run = asyncio.create_task(g.run())
+        await asyncio.sleep(0.2)
+        assert gc.get_freeze_count() > 0
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+
+    asyncio.run(cancel_midway())
+    assert gc.get_freeze_count() == 0
