@@ -67,7 +67,6 @@ class Inbox:
 
     def __init__(self, run_dir: Path | None, offset: int) -> None:
         self.path = run_dir / INBOX_FILE if run_dir else None
-        self._file = str(self.path) if self.path else ""  # for the cheap check of each turn
         self.offset = offset
         self._memory: list[dict[str, Any]] = []
         self._nodes: Collection[str] = ()
@@ -80,16 +79,16 @@ class Inbox:
         """Messages not read before, each checked against the schema and the run's nodes;
         a torn last line waits for its end."""
         messages, self._memory = self._memory, []
-        if self.path is None or not self._grew():
+        if self.path is None or not self._grew(self.path):
             return messages
         fresh, self.offset = inbox_messages(self.path.parent, self.offset, self._nodes)
         return messages + [m.model_dump() for m in fresh]
 
-    def _grew(self) -> bool:
+    def _grew(self, path: Path) -> bool:
         """Whether the inbox may hold lines not read yet: one ``stat``, which a running role
         node pays before each turn (``inbox_messages`` checks the file itself when it has)."""
         try:
-            return os.stat(self._file).st_size > self.offset
+            return os.stat(path).st_size > self.offset
         except FileNotFoundError:  # nothing sent yet
             return False
         except OSError:  # the full read says what is wrong
