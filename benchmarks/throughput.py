@@ -162,12 +162,12 @@ async def run_flowgraph(base_url: str, run_dir: Path | None, freeze: bool = True
     if not freeze:
         os.environ[GC_FREEZE] = "0"
     try:
-        await _run_graph(base_url, run_dir)
+        await _one_run(base_url, run_dir)
     finally:
         os.environ.pop(GC_FREEZE, None)
 
 
-async def _run_graph(base_url: str, run_dir: Path | None) -> None:
+async def _one_run(base_url: str, run_dir: Path | None) -> None:
     g = Graph("throughput")
     for i in range(NODES):
         g.node(f"n{i}", ROLE, TASK)
