@@ -201,9 +201,7 @@ def test_steering_handed_to_a_worker_that_dies_is_delivered_by_the_next_dispatch
 ) -> None:
     seen = scenario(report, "steer_lost")
     assert seen["status"] == "passed"
-    if seen["at_kill"] is None:  # the premise, not the behaviour: a loaded machine can let
-        # the loop finish turn 2 before the driver sees its marker, and then nothing is killed
-        pytest.skip("the driver missed its window to kill the node mid-turn; nothing to check")
+    assert seen["at_kill"] is not None, "the driver never saw the turn-2 tool start on it"
     assert [s["turn"] for s in seen["at_kill"]] == [None]  # handed over, not yet journaled
     assert seen["placed_after"] == "head_node"  # dispatched again on the surviving node
     assert _delivered_from(seen) == 3  # handed with turn 2's answer: delivered at turn 3

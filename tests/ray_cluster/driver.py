@@ -381,8 +381,8 @@ async def steer_on_worker(out: Path) -> dict[str, Any]:
 
 async def steer_worker_lost(out: Path, cluster: LocalRayCluster) -> dict[str, Any]:
     """A message handed to a loop on the second node with its turn-2 answer; the node is
-    killed while that turn's tool runs (before the loop journaled the message). The loop
-    dispatched again must still get it, once, at its next turn."""
+    killed while that turn's tool runs (it waits for the driver: before the loop journaled
+    the message). The loop dispatched again must still get it, once, at its next turn."""
     cluster.add("second_node")  # back after node_dies
     executor = RayExecutor(ADDRESS, on_coordinator={"listing"})  # new actors: on both nodes
     await executor.start()
@@ -390,7 +390,7 @@ async def steer_worker_lost(out: Path, cluster: LocalRayCluster) -> dict[str, An
     run_dir, markers = out / "steer-lost", out / "steer-lost-markers"
     markers.mkdir()
     found: dict[str, Any] = {}
-    with Emulator({MODEL: slow_reply_for(4, str(markers))}, latency=1.0) as emu:
+    with Emulator({MODEL: slow_reply_for(4, str(markers), hold_at=2)}, latency=1.0) as emu:
         os.environ["EMU_URL"] = emu.base_url
         run = asyncio.create_task(
             steered(2).run(None, RunOptions(run_dir=run_dir, executor=executor))
@@ -410,6 +410,7 @@ async def steer_worker_lost(out: Path, cluster: LocalRayCluster) -> dict[str, An
                 if await _until(lambda: (markers / f"{item} turn 2").exists(), run):
                     found["at_kill"] = Ledger.read(run_dir).nodes[record].steering
                     cluster.kill("second_node")
+        (markers / "release").touch()  # the turn-2 tools go on: the one dispatched again too
         result = await run
         asked = _asked(emu)
     executor.close()

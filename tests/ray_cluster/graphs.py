@@ -86,11 +86,17 @@ def reply_for(turns: int) -> Any:
 
 
 @tool
-async def slow_note(text: str, marker: str) -> str:
-    """Keep a note, slowly (touching ``marker`` first, so a test sees the tool has started)."""
+async def slow_note(text: str, marker: str, hold: str = "") -> str:
+    """Keep a note, slowly (touching ``marker`` first, so a test sees the tool has started):
+    three seconds, or with ``hold`` until that file exists (at most two minutes)."""
     with open(marker, "w", encoding="utf-8"):
         pass
-    await asyncio.sleep(3)
+    if not hold:
+        await asyncio.sleep(3)
+    for _ in range(2400 if hold else 0):
+        if os.path.exists(hold):
+            break
+        await asyncio.sleep(0.05)
     return f"noted {text}"
 
 
@@ -107,9 +113,10 @@ def steered(n: int) -> Graph:
     return graph
 
 
-def slow_reply_for(turns: int, markers: str) -> Any:
+def slow_reply_for(turns: int, markers: str, hold_at: int = 0) -> Any:
     """As ``reply_for``, calling ``slow_note`` with a marker file in ``markers`` named after the
-    item and the turn (``item 0 turn 2``)."""
+    item and the turn (``item 0 turn 2``); at turn ``hold_at`` the tool waits for the file
+    ``release`` in ``markers``, so a test acts while it runs, however slow the machine."""
     from flowgraph.testing.emulator import Reply
 
     def reply(body: dict[str, Any]) -> Reply:
@@ -117,7 +124,10 @@ def slow_reply_for(turns: int, markers: str) -> Any:
         turn = sum(1 for m in body["messages"] if m["role"] == "assistant") + 1
         if turn < turns:
             marker = os.path.join(markers, f"{item} turn {turn}")
-            return Reply.tool_use("slow_note", {"text": f"{item} step {turn}", "marker": marker})
+            note = {"text": f"{item} step {turn}", "marker": marker}
+            if turn == hold_at:
+                note["hold"] = os.path.join(markers, "release")
+            return Reply.tool_use("slow_note", note)
         return Reply.text(f"summary of {item}")
 
     return reply
