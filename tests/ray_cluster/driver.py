@@ -396,17 +396,22 @@ async def steer_worker_lost(out: Path, cluster: LocalRayCluster) -> dict[str, An
             steered(2).run(None, RunOptions(run_dir=run_dir, executor=executor))
         )
 
-        def on_second() -> bool:
+        def placed() -> bool:  # an item on the second node, or both items placed elsewhere
             items = items_of(run_dir) if Ledger.exists(run_dir) else {}
+            if any(r.placed and r.placed not in names for r in items.values()):
+                names.update(nodes_by_resource(executor))  # a node the cluster listed late
             seconds = [n for n, r in items.items() if names.get(r.placed or "") == "second_node"]
             found["record"] = seconds[0] if seconds else None
-            return bool(seconds)
+            return bool(seconds) or (len(items) == 2 and all(r.placed for r in items.values()))
 
-        if await _until(on_second, run):
+        found["missed"] = "no item was placed on the second node"
+        if await _until(placed, run) and found["record"] is not None:
             record = found["record"]
             item = _item(record)
+            found["missed"] = "its turn 2 was never asked"
             if await _until(lambda: (item, 2) in {(i, t) for i, t, _ in _asked(emu)}, run):
                 post(run_dir, "steer", record, STEER)  # taken with the turn-2 answer
+                found["missed"] = "its turn-2 tool never started"
                 if await _until(lambda: (markers / f"{item} turn 2").exists(), run):
                     found["at_kill"] = Ledger.read(run_dir).nodes[record].steering
                     cluster.kill("second_node")
@@ -417,7 +422,7 @@ async def steer_worker_lost(out: Path, cluster: LocalRayCluster) -> dict[str, An
     record = found.get("record")
     final = Ledger.read(run_dir).nodes[record] if record else None
     return {"status": str(result.status), "record": record, "at_kill": found.get("at_kill"),
-            "steering": final.steering if final else None,
+            "missed": found["missed"], "steering": final.steering if final else None,
             "placed_after": names.get(final.placed or "", final.placed) if final else None,
             "asked": [[t, n] for i, t, n in asked if record and i == _item(record)]}  # fmt: skip
 
