@@ -93,10 +93,11 @@ async def slow_note(text: str, marker: str, hold: str = "") -> str:
         pass
     if not hold:
         await asyncio.sleep(3)
-    for _ in range(2400 if hold else 0):
-        if os.path.exists(hold):
-            break
-        await asyncio.sleep(0.05)
+    else:
+        for _ in range(2400):
+            if os.path.exists(hold):
+                break
+            await asyncio.sleep(0.05)
     return f"noted {text}"
 
 
